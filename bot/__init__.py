@@ -1,0 +1,4 @@
+"""bot: the chat channels (Telegram, Zalo), their conversations and access rules.
+
+Depends on ``storage`` only; never on ``mail``.
+"""

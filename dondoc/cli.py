@@ -1,0 +1,361 @@
+"""The ``dondoc`` command line: parses arguments, opens the database, calls storage, renders.
+
+Errors meant for people (DondocError) are shown in Vietnamese and logged in English, and the
+command exits 1; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from dondoc import render
+from dondoc.demo import run_demo
+from dondoc.settings import Settings
+from storage import migrate
+from storage.answered import import_answered
+from storage.campaign_file import Policy, load_campaign_file
+from storage.campaigns import campaign_groups, get_campaign, list_campaigns, save_campaign
+from storage.db import create_engine, session_factory
+from storage.errors import ConfigurationError, DondocError
+from storage.models import Event
+from storage.problems import InputError
+from storage.progress import campaign_progress
+from storage.roster import import_roster
+
+log = logging.getLogger("dondoc")
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="dondoc: đôn đốc trả lời phiếu điều tra xã hội học (Chỉ số CCHC).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+campaign_app = typer.Typer(help="Đợt khảo sát: tạo, xem danh sách, xem chi tiết.")
+roster_app = typer.Typer(help="Danh sách đối tượng điều tra và cán bộ đầu mối.")
+answered_app = typer.Typer(help="Ghi nhận những người đã trả lời phiếu.")
+app.add_typer(campaign_app, name="campaign")
+app.add_typer(roster_app, name="roster")
+app.add_typer(answered_app, name="answered")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+def run(main: Callable[[], Awaitable[T]]) -> T:
+    """Run one async command; turn our errors into a Vietnamese message and exit code 1."""
+    try:
+        return asyncio.run(main())  # type: ignore[arg-type]
+    except InputError as exc:
+        err.print(f"[bold red]Lỗi:[/] {exc.message_vi}", highlight=False)
+        err.print(render.problems_view(exc.problems))
+        # Expected refusals: the person already has the explanation, a traceback adds nothing.
+        log.error("%s", exc.message_en)  # noqa: TRY400
+        raise typer.Exit(1) from None
+    except DondocError as exc:
+        err.print(f"[bold red]Lỗi:[/] {exc.message_vi}", highlight=False)
+        log.error("%s", exc.message_en)  # noqa: TRY400
+        raise typer.Exit(1) from None
+
+
+@asynccontextmanager
+async def database(*, check_schema: bool = True) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings().database_url)
+    try:
+        if check_schema:
+            try:
+                current = await migrate.current_revision(engine)
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"Không kết nối được cơ sở dữ liệu: {exc}. Hãy kiểm tra DONDOC_DATABASE_URL.",
+                    f"cannot connect to the database: {exc}",
+                ) from exc
+            if current != migrate.head_revision():
+                raise ConfigurationError(
+                    "Cơ sở dữ liệu chưa được khởi tạo hoặc cần nâng cấp. Hãy chạy: dondoc init",
+                    f"database schema at {current!r}, expected {migrate.head_revision()!r}",
+                )
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    async with session_factory(engine)() as session, session.begin():
+        yield session
+
+
+@contextmanager
+def progress_bar(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
+    labels = {"read": "Đọc tệp", "check": "Kiểm tra", "write": "Ghi dữ liệu"}
+    if not enabled or not err.is_terminal:
+        yield lambda _step, _done, _total: None
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        tasks: dict[str, int] = {}
+
+        def update(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = bar.add_task(labels.get(step, step), total=total)
+            bar.update(tasks[step], completed=done, total=total)  # type: ignore[arg-type]
+
+        yield update
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Ghi nhật ký chi tiết.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@app.command()
+def init() -> None:
+    """Khởi tạo hoặc nâng cấp cơ sở dữ liệu (chạy nhiều lần vẫn an toàn)."""
+
+    async def main() -> None:
+        async with database(check_schema=False) as engine:
+            before, after = await migrate.upgrade(engine)
+        if before == after:
+            out.print(f"Cơ sở dữ liệu đã ở phiên bản mới nhất ({after}).")
+        elif before is None:
+            out.print(f"Đã khởi tạo cơ sở dữ liệu (phiên bản {after}).")
+        else:
+            out.print(f"Đã nâng cấp cơ sở dữ liệu từ phiên bản {before} lên {after}.")
+
+    run(main)
+
+
+@campaign_app.command("create")
+def campaign_create(
+    file: Annotated[Path, typer.Argument(help="Tệp cấu hình đợt khảo sát (.toml).")],
+    update: Annotated[
+        bool, typer.Option("--update", help="Cập nhật đợt đã có theo tệp này.")
+    ] = False,
+) -> None:
+    """Tạo đợt khảo sát từ tệp cấu hình, sau khi kiểm tra toàn bộ tệp."""
+
+    async def main() -> None:
+        spec = load_campaign_file(file)
+        async with database() as engine, transaction(engine) as session:
+            campaign, created = await save_campaign(session, spec, actor=actor(), update=update)
+        verb = "Đã tạo" if created else "Đã cập nhật"
+        out.print(
+            f"{verb} đợt khảo sát [bold]{campaign.code}[/]: {campaign.title}; "
+            f"{len(spec.groups)} nhóm đối tượng; hạn trả lời "
+            f"{render.vn_datetime(campaign.deadline, campaign.timezone)}.",
+            highlight=False,
+        )
+
+    run(main)
+
+
+@campaign_app.command("list")
+def campaign_list() -> None:
+    """Liệt kê các đợt khảo sát."""
+
+    async def main() -> None:
+        async with database() as engine, transaction(engine) as session:
+            summaries = await list_campaigns(session)
+        if not summaries:
+            out.print("Chưa có đợt khảo sát nào. Tạo đợt mới: dondoc campaign create TỆP.toml")
+            return
+        out.print(render.campaigns_view(summaries))
+
+    run(main)
+
+
+@campaign_app.command("show")
+def campaign_show(code: Annotated[str, typer.Argument(help="Mã đợt khảo sát.")]) -> None:
+    """Xem chi tiết một đợt: thời hạn, nhóm đối tượng, chỉ tiêu, lịch nhắc."""
+
+    async def main() -> None:
+        async with database() as engine, transaction(engine) as session:
+            campaign = await get_campaign(session, code)
+            groups = await campaign_groups(session, campaign)
+        tz = campaign.timezone
+        policy = Policy.from_json(campaign.policy)
+        out.print(f"[bold]{campaign.title}[/] ({campaign.code})", highlight=False)
+        out.print(f"  Bắt đầu: {render.vn_datetime(campaign.opens_at, tz)}", highlight=False)
+        out.print(f"  Hạn trả lời: {render.vn_datetime(campaign.deadline, tz)}", highlight=False)
+        out.print(f"  Đường dẫn khảo sát: {campaign.survey_url}", highlight=False)
+        if campaign.preset:
+            out.print(f"  Bộ nhóm đối tượng có sẵn: {campaign.preset}", highlight=False)
+        reminders = ", ".join(
+            f"trước {render.vn_duration(d)}" for d in policy.reminders_before_deadline
+        )
+        days = ", ".join(render.WEEKDAYS[d] for d in sorted(policy.window.days))
+        out.print(
+            f"  Nhắc: {reminders or 'không'}; tối đa {policy.max_reminders} lần, "
+            f"cách nhau ít nhất {render.vn_duration(policy.min_gap)}",
+            highlight=False,
+        )
+        out.print(
+            f"  Giờ gửi: {policy.window.start:%H:%M}–{policy.window.end:%H:%M} ({days})"
+            + ("; nghỉ lễ Việt Nam" if policy.window.skip_holidays else ""),
+            highlight=False,
+        )
+        out.print(f"  Kênh: {', '.join(policy.channels)}", highlight=False)
+        kinds = {k["code"]: k["name"] for k in campaign.unit_kinds}
+        table = Table(title="Nhóm đối tượng", title_justify="left")
+        for column in ("Ưu tiên", "Mã", "Tên nhóm", "Chỉ tiêu mỗi đơn vị"):
+            table.add_column(column)
+        for g in groups:
+            quotas = "; ".join(f"{kinds.get(k, k)}: {n}" for k, n in g.quotas.items())
+            table.add_row(str(g.priority), g.code, g.name, quotas)
+        out.print(table)
+
+    run(main)
+
+
+@roster_app.command("import")
+def roster_import(
+    campaign: Annotated[str, typer.Argument(help="Mã đợt khảo sát.")],
+    file: Annotated[Path, typer.Argument(help="Tệp danh sách (.xlsx hoặc .csv).")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Chỉ kiểm tra và báo cáo, không ghi gì.")
+    ] = False,
+    skip_invalid: Annotated[
+        bool,
+        typer.Option("--skip-invalid", help="Nhập các dòng hợp lệ, liệt kê các dòng lỗi."),
+    ] = False,
+    contacts: Annotated[
+        Path | None,
+        typer.Option(
+            "--contacts", help="Tệp riêng danh sách cán bộ đầu mối (nếu không ở cùng tệp)."
+        ),
+    ] = None,
+) -> None:
+    """Nhập danh sách đối tượng điều tra (và cán bộ đầu mối ở trang «Đầu mối»)."""
+
+    async def main() -> None:
+        with progress_bar(True) as progress:
+            async with database() as engine, transaction(engine) as session:
+                found = await get_campaign(session, campaign)
+                report = await import_roster(
+                    session,
+                    found,
+                    file,
+                    actor=actor(),
+                    dry_run=dry_run,
+                    skip_invalid=skip_invalid,
+                    contacts_path=contacts,
+                    progress=progress,
+                )
+        out.print(render.roster_view(report))
+
+    run(main)
+
+
+@answered_app.command("import")
+def answered_import(
+    campaign: Annotated[str, typer.Argument(help="Mã đợt khảo sát.")],
+    file: Annotated[Path, typer.Argument(help="Tệp danh sách đã trả lời (.xlsx hoặc .csv).")],
+) -> None:
+    """Ghi nhận đã trả lời theo danh sách (mã token, email hoặc số điện thoại)."""
+
+    async def main() -> None:
+        async with database() as engine, transaction(engine) as session:
+            found = await get_campaign(session, campaign)
+            report = await import_answered(session, found, file, actor=actor())
+        out.print(render.answered_view(report))
+
+    run(main)
+
+
+@app.command()
+def status(
+    campaign: Annotated[str, typer.Argument(help="Mã đợt khảo sát.")],
+    unit: Annotated[
+        str | None, typer.Option("--unit", help="Chỉ một đơn vị (mã hoặc tên).")
+    ] = None,
+    group: Annotated[str | None, typer.Option("--group", help="Chỉ một nhóm (mã).")] = None,
+    pending: Annotated[
+        bool, typer.Option("--pending", help="Liệt kê những người chưa trả lời.")
+    ] = False,
+    output: Annotated[
+        str, typer.Option("--format", help="table, csv hoặc json.", case_sensitive=False)
+    ] = "table",
+) -> None:
+    """Tiến độ trả lời theo đơn vị và nhóm; thời gian còn lại."""
+    fmt = output.lower()
+    if fmt not in ("table", "csv", "json"):
+        err.print(
+            f"[bold red]Lỗi:[/] --format phải là table, csv hoặc json (không phải «{output}»)."
+        )
+        raise typer.Exit(2)
+
+    async def main() -> None:
+        async with database() as engine, transaction(engine) as session:
+            found = await get_campaign(session, campaign)
+            result = await campaign_progress(
+                session, found, unit=unit, group=group, with_pending=pending
+            )
+            if pending:
+                # Names and addresses were shown: the audit log records who looked.
+                session.add(
+                    Event(
+                        campaign_id=found.id,
+                        kind="status_viewed",
+                        actor=actor(),
+                        data={"unit": unit, "group": group, "pending": len(result.pending or [])},
+                    )
+                )
+        if fmt == "csv":
+            sys.stdout.write(render.progress_csv(result))
+        elif fmt == "json":
+            sys.stdout.write(render.progress_json(result) + "\n")
+        else:
+            out.print(render.progress_view(result, found.timezone, unit_limit=None))
+
+    run(main)
+
+
+@app.command()
+def demo(
+    workdir: Annotated[Path, typer.Option("--dir", help="Thư mục chứa dữ liệu chạy thử.")] = Path(
+        "demo-run"
+    ),
+) -> None:
+    """Chạy thử một đợt khảo sát hoàn chỉnh trên SQLite (không cần cài đặt gì thêm)."""
+    run(lambda: run_demo(workdir, out))
+
+
+def main() -> None:
+    app()

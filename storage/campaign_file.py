@@ -1,0 +1,1508 @@
+"""Campaign files: read the organiser's TOML, check all of it, and return a ``CampaignSpec``.
+
+The file is written by hand by a Department of Home Affairs officer, so every problem found is
+reported at once, each with the key it concerns and what to write instead, in Vietnamese.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta, tzinfo
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Final
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from storage.presets import PRESETS, GroupSpec, UnitKindSpec, find_preset, infer_unit_kind
+from storage.problems import InputError, Problem
+from storage.text import fold
+
+__all__ = [
+    "CHANNELS",
+    "DEFAULT_POLICY",
+    "DEFAULT_TIMEZONE",
+    "CampaignSpec",
+    "GroupSpec",
+    "Policy",
+    "UnitKindSpec",
+    "Window",
+    "infer_unit_kind",
+    "load_campaign_file",
+    "parse_campaign",
+    "parse_duration",
+]
+
+DEFAULT_TIMEZONE: Final = "Asia/Ho_Chi_Minh"
+CHANNELS: Final = ("email", "telegram", "zalo")
+# Where each person's own code goes in a survey link.
+URL_SLOT: Final = "{token}"
+
+# A bare date means the working day's start for opening and its end for the deadline, as in the
+# documents' "chậm nhất là ngày 10/01/2025".
+OPENS_AT_TIME: Final = time(8, 0)
+DEADLINE_TIME: Final = time(17, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """When messages may go out, in the campaign's time zone."""
+
+    days: frozenset[int]  # 0 = Monday
+    start: time
+    end: time
+    breaks: tuple[tuple[time, time], ...] = ()
+    skip_holidays: str | None = "VN"
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """How and when non-responders are reminded and focal points alerted."""
+
+    reminders_before_deadline: tuple[timedelta, ...]  # largest first
+    min_gap: timedelta
+    max_reminders: int
+    window: Window
+    escalate_below: float
+    escalate_at: tuple[timedelta, ...]  # largest first
+    digest_at: time
+    channels: tuple[str, ...]  # order of preference
+
+    def to_json(self) -> dict[str, Any]:
+        """Canonical JSON-safe form for the database: seconds, "HH:MM", weekday numbers."""
+        w = self.window
+        return {
+            "reminders_before_deadline": [_seconds(d) for d in self.reminders_before_deadline],
+            "min_gap": _seconds(self.min_gap),
+            "max_reminders": self.max_reminders,
+            "window": {
+                "days": sorted(w.days),
+                "start": _hhmm(w.start),
+                "end": _hhmm(w.end),
+                "breaks": [[_hhmm(a), _hhmm(b)] for a, b in w.breaks],
+                "skip_holidays": w.skip_holidays,
+            },
+            "escalate_below": self.escalate_below,
+            "escalate_at": [_seconds(d) for d in self.escalate_at],
+            "digest_at": _hhmm(self.digest_at),
+            "channels": list(self.channels),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Policy:
+        """The exact inverse of ``to_json``; ValueError on anything it would not have written."""
+        try:
+            w = data["window"]
+            return cls(
+                reminders_before_deadline=tuple(
+                    _from_seconds(s) for s in _json_list(data["reminders_before_deadline"])
+                ),
+                min_gap=_from_seconds(data["min_gap"]),
+                max_reminders=_json_int(data["max_reminders"]),
+                window=Window(
+                    days=frozenset(_json_day(d) for d in _json_list(w["days"])),
+                    start=_from_hhmm(w["start"]),
+                    end=_from_hhmm(w["end"]),
+                    breaks=tuple(
+                        (_from_hhmm(a), _from_hhmm(b)) for a, b in _json_list(w["breaks"])
+                    ),
+                    skip_holidays=_json_holidays(w["skip_holidays"]),
+                ),
+                escalate_below=_json_float(data["escalate_below"]),
+                escalate_at=tuple(_from_seconds(s) for s in _json_list(data["escalate_at"])),
+                digest_at=_from_hhmm(data["digest_at"]),
+                channels=tuple(_json_channel(c) for c in _json_list(data["channels"])),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"stored policy is malformed: {exc!r}") from exc
+
+
+DEFAULT_WINDOW: Final = Window(
+    days=frozenset(range(5)), start=time(7, 30), end=time(17, 0), breaks=(), skip_holidays="VN"
+)
+DEFAULT_POLICY: Final = Policy(
+    reminders_before_deadline=(
+        timedelta(days=7),
+        timedelta(days=3),
+        timedelta(days=1),
+        timedelta(hours=3),
+    ),
+    min_gap=timedelta(hours=20),
+    max_reminders=4,
+    window=DEFAULT_WINDOW,
+    escalate_below=0.6,
+    escalate_at=(timedelta(days=3), timedelta(days=1)),
+    digest_at=time(8, 0),
+    channels=("email",),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignSpec:
+    """A checked campaign file, ready to be saved."""
+
+    code: str
+    title: str
+    # The questionnaire of every group without its own ``GroupSpec.survey_url``.
+    survey_url: str
+    opens_at: datetime
+    deadline: datetime
+    timezone: str
+    preset: str | None
+    groups: tuple[GroupSpec, ...]
+    unit_kinds: tuple[UnitKindSpec, ...]
+    policy: Policy
+    source_file: str
+    _by_cell: Mapping[str, GroupSpec] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        groups = tuple(sorted(self.groups, key=lambda g: g.priority))
+        object.__setattr__(self, "groups", groups)
+        index: dict[str, GroupSpec] = {}
+        for position, group in enumerate(groups, start=1):
+            for key in group.match_keys(position):
+                index.setdefault(key, group)
+        object.__setattr__(self, "_by_cell", MappingProxyType(index))
+
+    def group_by_cell(self, cell: str) -> GroupSpec | None:
+        """The group a roster's "Nhóm đối tượng" cell names: code, name, alias or number."""
+        return self._by_cell.get(fold(cell))
+
+    def unit_kind_for(self, unit_name: str) -> str | None:
+        return infer_unit_kind(unit_name, self.unit_kinds)
+
+
+# --- durations, clock times, days ----------------------------------------------------------
+
+_DURATION_UNITS: Final = {
+    "w": (0, timedelta(weeks=1)),
+    "tuan": (0, timedelta(weeks=1)),
+    "d": (1, timedelta(days=1)),
+    "ngay": (1, timedelta(days=1)),
+    "h": (2, timedelta(hours=1)),
+    "gio": (2, timedelta(hours=1)),
+    "m": (3, timedelta(minutes=1)),
+    "phut": (3, timedelta(minutes=1)),
+}
+_DURATION_PART: Final = re.compile(r"(\d+)(tuan|ngay|gio|phut|w|d|h|m)")
+_DURATION_HELP: Final = "write a number and a unit, e.g. '7d', '3h', '90m', '2w' or '1d12h'"
+
+
+def parse_duration(text: str) -> timedelta:
+    """Read "7d", "3h", "90m", "1d12h", "2w" (or "7 ngày", "3 giờ"); ValueError otherwise.
+
+    Zero is returned as is: whether it makes sense is the caller's decision.
+    """
+    compact = fold(text).replace(" ", "")
+    if not compact:
+        raise ValueError(f"empty duration: {_DURATION_HELP}")
+    if compact.startswith("-"):
+        raise ValueError(f"a duration cannot be negative ({text!r}): {_DURATION_HELP}")
+    total = timedelta()
+    end = 0
+    last_rank = -1
+    for part in _DURATION_PART.finditer(compact):
+        if part.start() != end:
+            break
+        rank, unit = _DURATION_UNITS[part.group(2)]
+        if rank <= last_rank:
+            raise ValueError(
+                f"cannot read duration {text!r}: units go from the largest to the smallest, "
+                "each once, e.g. '1d12h'"
+            )
+        last_rank = rank
+        try:
+            total += int(part.group(1)) * unit
+        except OverflowError as exc:
+            raise ValueError(f"duration {text!r} is too long") from exc
+        end = part.end()
+    if end != len(compact):
+        raise ValueError(f"cannot read duration {text!r}: {_DURATION_HELP}")
+    return total
+
+
+_CLOCK: Final = re.compile(r"(\d{1,2})(?::(\d{2})|h(\d{2})?)")
+
+
+def _parse_clock(value: object) -> time:
+    """Read "07:30", "7:30" or the Vietnamese "7h30" / "7h"; TOML local times too."""
+    if isinstance(value, time):
+        if value.tzinfo is not None or value.second or value.microsecond:
+            raise ValueError("a time of day is hours and minutes, without seconds or offset")
+        return value
+    if not isinstance(value, str):
+        raise TypeError('a time of day is a text such as "07:30"')
+    found = _CLOCK.fullmatch(fold(value).replace(" ", ""))
+    if found is None:
+        raise ValueError(f'cannot read time {value!r}: write HH:MM, e.g. "07:30"')
+    hour = int(found.group(1))
+    minute = int(found.group(2) or found.group(3) or 0)
+    if hour > 23 or minute > 59:
+        raise ValueError(f"time {value!r} does not exist: hours go to 23, minutes to 59")
+    return time(hour, minute)
+
+
+_DAY_WORDS: Final = (
+    ("mon", "monday", "t2", "thu2", "thuhai"),
+    ("tue", "tuesday", "t3", "thu3", "thuba"),
+    ("wed", "wednesday", "t4", "thu4", "thutu"),
+    ("thu", "thursday", "t5", "thu5", "thunam"),
+    ("fri", "friday", "t6", "thu6", "thusau"),
+    ("sat", "saturday", "t7", "thu7", "thubay"),
+    ("sun", "sunday", "cn", "chunhat"),
+)
+_DAYS: Final = {word: number for number, words in enumerate(_DAY_WORDS) for word in words}
+
+
+def _parse_days(value: object) -> frozenset[int]:
+    """Read "mon-fri", "mon,wed,fri", "t2-t6", "t2,t4,cn", "thứ hai - thứ sáu", or a list."""
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        value = ",".join(value)
+    if not isinstance(value, str):
+        raise TypeError('days are a text such as "mon-fri" or "t2-t6"')
+    text = fold(value)
+    for dash in ("–", "—", " den "):
+        text = text.replace(dash, "-")
+    days: set[int] = set()
+    for part in re.split(r"[,;]", text):
+        ends = [_day(word) for word in part.split("-")]
+        if len(ends) == 1:
+            days.add(ends[0])
+        elif len(ends) == 2:
+            first, last = ends
+            # A range may wrap over the weekend: "sat-mon".
+            days.update((first + i) % 7 for i in range((last - first) % 7 + 1))
+        else:
+            raise ValueError(f'cannot read days {value!r}: a range has two ends, e.g. "mon-fri"')
+    return frozenset(days)
+
+
+def _day(word: str) -> int:
+    key = word.replace(" ", "")
+    if key not in _DAYS:
+        raise ValueError(
+            f"unknown day {word.strip()!r}: use mon..sun, or t2..t7 and cn (thứ Hai..Chủ nhật)"
+        )
+    return _DAYS[key]
+
+
+# --- canonical JSON helpers ------------------------------------------------------------------
+
+
+def _seconds(duration: timedelta) -> int:
+    if duration.microseconds:
+        raise ValueError(f"duration {duration} has fractions of a second; policies use whole ones")
+    return duration.days * 86_400 + duration.seconds
+
+
+def _hhmm(moment: time) -> str:
+    if moment.second or moment.microsecond or moment.tzinfo is not None:
+        raise ValueError(f"time {moment} is not a plain HH:MM wall-clock time")
+    return f"{moment.hour:02d}:{moment.minute:02d}"
+
+
+def _from_seconds(value: object) -> timedelta:
+    return timedelta(seconds=_json_int(value))
+
+
+def _from_hhmm(value: object) -> time:
+    if not isinstance(value, str) or not re.fullmatch(r"\d{2}:\d{2}", value):
+        raise ValueError(f"stored time {value!r} is not HH:MM")
+    return time(int(value[:2]), int(value[3:]))
+
+
+def _json_int(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"stored value {value!r} is not an integer")
+    return value
+
+
+def _json_float(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"stored value {value!r} is not a number")
+    return float(value)
+
+
+def _json_list(value: object) -> list[Any]:
+    if not isinstance(value, list):
+        raise TypeError(f"stored value {value!r} is not a list")
+    return value
+
+
+def _json_day(value: object) -> int:
+    day = _json_int(value)
+    if not 0 <= day <= 6:
+        raise ValueError(f"stored weekday {day} is not 0..6")
+    return day
+
+
+def _json_holidays(value: object) -> str | None:
+    if value is not None and value != "VN":
+        raise ValueError(f"stored holiday calendar {value!r} is not 'VN' or null")
+    return value
+
+
+def _json_channel(value: object) -> str:
+    if value not in CHANNELS:
+        raise ValueError(f"stored channel {value!r} is not one of {CHANNELS}")
+    return str(value)
+
+
+# --- reading the file ------------------------------------------------------------------------
+
+_CODE: Final = re.compile(r"[a-z0-9][a-z0-9-]{1,62}[a-z0-9]")
+_KEY_CODE: Final = re.compile(r"[a-z][a-z0-9_]*")
+_TOP_KEYS: Final = ("campaign", "policy", "groups", "unit_kinds")
+_CAMPAIGN_KEYS: Final = (
+    "code",
+    "title",
+    "survey_url",
+    "opens_at",
+    "deadline",
+    "timezone",
+    "groups",
+)
+_POLICY_KEYS: Final = (
+    "reminders_before_deadline",
+    "min_gap",
+    "max_reminders",
+    "window",
+    "escalate_below",
+    "escalate_at",
+    "digest_at",
+    "channels",
+)
+_WINDOW_KEYS: Final = ("days", "start", "end", "breaks", "skip_holidays")
+_GROUP_KEYS: Final = ("code", "name", "priority", "quota", "aliases")
+_UNIT_KIND_KEYS: Final = ("code", "name", "match")
+_DEFAULT_URL_KEY: Final = "default"
+_URL_EXAMPLE: Final = "https://survey.example.vn/s/{token}"
+_DURATION_HELP_VI: Final = (
+    "Vui lòng ghi số kèm đơn vị: «7d» (7 ngày), «3h» (3 giờ), «90m» (90 phút), «2w» (2 tuần) "
+    "hoặc kết hợp như «1d12h»."
+)
+
+_TOML_ERRORS_VI: Final = (
+    ("Invalid value", "giá trị không hợp lệ (chữ phải đặt trong dấu ngoặc kép)"),
+    ("Expected '=' after a key", "thiếu dấu «=» giữa tên mục và giá trị"),
+    ("Unterminated string", "thiếu dấu ngoặc kép đóng chuỗi"),
+    ("Unclosed array", "thiếu dấu «]» đóng danh sách"),
+    (
+        "Unclosed inline table",
+        "thiếu dấu «}» đóng bảng (bảng viết trong { } phải nằm trên một dòng)",
+    ),
+    ("Invalid date or datetime", "ngày giờ không hợp lệ (ví dụ đúng: 2025-01-10T17:00:00+07:00)"),
+    (
+        "Expected newline or end",
+        "còn ký tự thừa sau giá trị (mỗi mục phải nằm trên một dòng riêng)",
+    ),
+    ("Expected ']", "thiếu dấu ngoặc vuông đóng tên bảng"),
+    ("Invalid statement", "dòng không đúng dạng «tên = giá trị»"),
+    ("Cannot overwrite", "một mục được khai báo hai lần"),
+    ("Cannot declare", "một bảng được khai báo hai lần"),
+    ("Cannot redefine", "một bảng được khai báo hai lần"),
+    ("Duplicate inline table key", "một mục được khai báo hai lần"),
+    ("Illegal character", "có ký tự không hợp lệ"),
+    ("Found invalid character", "có ký tự không hợp lệ"),
+)
+_TOML_WHERE: Final = re.compile(r"\s*\((?:at line (\d+), column (\d+)|at end of document)\)$")
+
+
+def load_campaign_file(path: Path) -> CampaignSpec:
+    """Read and check a campaign file; InputError lists every problem found."""
+    file = path.name
+    try:
+        text = path.read_bytes().decode("utf-8-sig")  # Windows editors add a BOM
+    except UnicodeDecodeError:
+        raise _refuse(
+            file,
+            [
+                Problem(
+                    file=file,
+                    message_vi=(
+                        "Tệp không được lưu ở bảng mã UTF-8. Vui lòng mở tệp bằng trình soạn "
+                        "thảo văn bản và lưu lại với bảng mã UTF-8."
+                    ),
+                    message_en="the file is not UTF-8 text; save it again as UTF-8",
+                )
+            ],
+        ) from None
+    except FileNotFoundError as exc:
+        raise _refuse(
+            file,
+            [
+                Problem(
+                    file=file,
+                    message_vi=(
+                        f"Không tìm thấy tệp «{path}». Vui lòng kiểm tra lại tên và đường dẫn "
+                        "tới tệp."
+                    ),
+                    message_en=f"no such file: {path}",
+                )
+            ],
+        ) from exc
+    except OSError as exc:
+        raise _refuse(
+            file,
+            [
+                Problem(
+                    file=file,
+                    message_vi=(
+                        f"Không đọc được tệp «{path}» ({exc.strerror or exc}). Vui lòng kiểm tra "
+                        "lại đường dẫn và quyền đọc tệp."
+                    ),
+                    message_en=f"cannot read the file: {exc}",
+                )
+            ],
+        ) from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _refuse(file, [_syntax_problem(file, str(exc))]) from exc
+    return _Reader(file).campaign(data, source_file=str(path))
+
+
+def parse_campaign(data: Mapping[str, Any], *, source: str) -> CampaignSpec:
+    """Check an already-parsed campaign file; ``source`` names it in problems."""
+    return _Reader(source).campaign(data, source_file=source)
+
+
+def _refuse(file: str, problems: Sequence[Problem]) -> InputError:
+    return InputError(
+        problems,
+        f"Tệp cấu hình đợt khảo sát «{file}» có {len(problems)} lỗi nên chưa dùng được. "
+        "Vui lòng sửa các lỗi dưới đây rồi chạy lại lệnh.",
+        f"campaign file {file} refused ({len(problems)} problems)",
+    )
+
+
+def _syntax_problem(file: str, message: str) -> Problem:
+    where = _TOML_WHERE.search(message)
+    detail = message[: where.start()] if where else message
+    row = int(where.group(1)) if where and where.group(1) else None
+    column = where.group(2) if where and where.group(2) else None
+    detail_vi = next((vi for en, vi in _TOML_ERRORS_VI if detail.startswith(en)), detail)
+    # tomllib reports an unfinished string or list where the file ends, not where it began.
+    where_vi = "dòng này (và cả dòng ngay trước nó)" if row is not None else "phần cuối tệp"
+    place = "" if row is not None else " (ở cuối tệp)"
+    return Problem(
+        file=file,
+        row=row,
+        column=column,
+        message_vi=(
+            f"Tệp không đúng cú pháp TOML{place}: {detail_vi}. Vui lòng kiểm tra {where_vi}: "
+            "chữ đặt trong dấu ngoặc kép, mỗi dòng có dạng tên = giá trị, tên bảng đặt trong "
+            "ngoặc vuông như [campaign]."
+        ),
+        message_en=f"not valid TOML: {message}",
+    )
+
+
+def _show(value: object) -> str:
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, date | time):
+        text = value.isoformat()
+    elif isinstance(value, list | dict):
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    else:
+        text = str(value)
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _closest(word: str, options: Iterable[str]) -> str | None:
+    found = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def _vi_duration(duration: timedelta) -> str:
+    minutes = int(duration.total_seconds()) // 60
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = [f"{n} {unit}" for n, unit in ((days, "ngày"), (hours, "giờ"), (minutes, "phút")) if n]
+    return " ".join(parts) or "0 phút"
+
+
+class _Reader:
+    """Walks one parsed file, collecting problems instead of stopping at the first."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[Problem] = []
+
+    def problem(self, path: str, value: object, vi: str, en: str) -> None:
+        self.problems.append(
+            Problem(
+                file=self.file,
+                column=path or None,
+                value=None if value is None else _show(value),
+                message_vi=vi,
+                message_en=en,
+            )
+        )
+
+    # --- generic checks
+
+    def unknown_keys(self, table: Mapping[str, Any], known: Sequence[str], path: str) -> None:
+        for key in table:
+            if key in known:
+                continue
+            guess = _closest(key, known)
+            if guess:
+                vi = (
+                    f"Không có mục «{key}». Có phải là «{guess}»? Vui lòng sửa lại tên mục cho "
+                    "đúng chính tả."
+                )
+                en = f"unknown key {key!r}; did you mean {guess!r}?"
+            else:
+                vi = (
+                    f"Không có mục «{key}» ở đây. Vui lòng xóa mục này hoặc sửa lại tên; các mục "
+                    f"dùng được: {', '.join(known)}."
+                )
+                en = f"unknown key {key!r}; known keys: {', '.join(known)}"
+            self.problem(_join(path, key), None, vi, en)
+
+    def table(self, value: object, path: str, example: str) -> Mapping[str, Any] | None:
+        if isinstance(value, dict):
+            return value
+        self.problem(
+            path,
+            value,
+            f"Mục «{path}» phải là một bảng các cặp tên = giá trị. Vui lòng viết lại theo "
+            f"dạng: {example}",
+            f"{path} must be a table, e.g. {example}",
+        )
+        return None
+
+    def tables(self, value: object, path: str) -> list[Mapping[str, Any]] | None:
+        if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+            return value
+        self.problem(
+            path,
+            value,
+            f"Mục «{path}» phải là danh sách các bảng, mỗi bảng mở đầu bằng dòng [[{path}]]. "
+            "Vui lòng viết lại theo tệp mẫu.",
+            f"{path} must be an array of tables ([[{path}]])",
+        )
+        return None
+
+    def missing(self, path: str, what_vi: str, example: str) -> None:
+        self.problem(
+            path,
+            None,
+            f"Thiếu mục bắt buộc «{path}» ({what_vi}). Vui lòng bổ sung, ví dụ: {example}",
+            f"required key {path} is missing",
+        )
+
+    def text(
+        self, table: Mapping[str, Any], key: str, path: str, *, limit: int, example: str
+    ) -> str | None:
+        value = table[key]
+        if isinstance(value, str) and value.strip() and len(value) <= limit:
+            return value.strip()
+        self.problem(
+            _join(path, key),
+            value,
+            f"Giá trị phải là một đoạn chữ không rỗng, tối đa {limit} ký tự, đặt trong dấu "
+            f"ngoặc kép. Vui lòng sửa lại, ví dụ: {example}",
+            f"must be a non-empty string of at most {limit} characters",
+        )
+        return None
+
+    def duration(self, value: object, path: str) -> timedelta | None:
+        if isinstance(value, str):
+            try:
+                found = parse_duration(value)
+            except ValueError as exc:
+                self.problem(
+                    path,
+                    value,
+                    f"Không hiểu được khoảng thời gian «{value}». {_DURATION_HELP_VI}",
+                    str(exc),
+                )
+                return None
+            if found > timedelta():
+                return found
+            self.problem(
+                path,
+                value,
+                f"Khoảng thời gian phải lớn hơn 0. {_DURATION_HELP_VI}",
+                "must be longer than zero",
+            )
+            return None
+        self.problem(
+            path,
+            value,
+            f"Khoảng thời gian phải là chữ đặt trong dấu ngoặc kép. {_DURATION_HELP_VI}",
+            f"a duration is a string: {_DURATION_HELP}",
+        )
+        return None
+
+    def clock(self, value: object, path: str) -> time | None:
+        try:
+            return _parse_clock(value)
+        except (TypeError, ValueError) as exc:
+            self.problem(
+                path,
+                value,
+                "Không hiểu được giờ này. Vui lòng ghi giờ theo dạng HH:MM trong dấu ngoặc kép, "
+                'ví dụ "07:30" hoặc "17:00".',
+                str(exc),
+            )
+            return None
+
+    # --- the file
+
+    def campaign(self, data: Mapping[str, Any], *, source_file: str) -> CampaignSpec:
+        self.unknown_keys(data, _TOP_KEYS, "")
+        raw = data.get("campaign")
+        if raw is None:
+            self.problem(
+                "campaign",
+                None,
+                "Thiếu bảng [campaign] (mã, tên, đường dẫn phiếu, thời gian của đợt khảo sát). "
+                "Vui lòng thêm bảng này ở đầu tệp như trong tệp mẫu.",
+                "the [campaign] table is missing",
+            )
+            camp: Mapping[str, Any] = {}
+        else:
+            camp = (
+                self.table(raw, "campaign", '[campaign] rồi các dòng code = "...", title = "..."')
+                or {}
+            )
+        self.unknown_keys(camp, _CAMPAIGN_KEYS, "campaign")
+
+        code = self.code(camp)
+        title = self.title(camp)
+        tz_name, tz = self.timezone(camp)
+        opens_at = self.moment(camp, "opens_at", tz, OPENS_AT_TIME, "opens_at = 2024-12-20")
+        deadline = self.moment(camp, "deadline", tz, DEADLINE_TIME, "deadline = 2025-01-10")
+        if opens_at is not None and deadline is not None and deadline <= opens_at:
+            self.problem(
+                "campaign.deadline",
+                deadline,
+                "Hạn trả lời phiếu (deadline) phải sau thời điểm bắt đầu đợt khảo sát "
+                "(opens_at). Vui lòng kiểm tra lại hai mốc thời gian này.",
+                "deadline must be after opens_at",
+            )
+        span = deadline - opens_at if opens_at is not None and deadline is not None else None
+
+        preset, groups, kinds = self.groups_and_kinds(
+            camp.get("groups"), data.get("groups"), data.get("unit_kinds")
+        )
+        survey_url, groups = self.survey_urls(camp, groups)
+        policy = self.policy(data.get("policy"), span)
+
+        if (
+            self.problems
+            or code is None
+            or title is None
+            or survey_url is None
+            or opens_at is None
+            or deadline is None
+            or groups is None
+            or policy is None
+        ):
+            raise _refuse(self.file, self.problems)
+        return CampaignSpec(
+            code=code,
+            title=title,
+            survey_url=survey_url,
+            opens_at=opens_at,
+            deadline=deadline,
+            timezone=tz_name,
+            preset=preset,
+            groups=groups,
+            unit_kinds=kinds,
+            policy=policy,
+            source_file=source_file,
+        )
+
+    def code(self, camp: Mapping[str, Any]) -> str | None:
+        if "code" not in camp:
+            self.missing("campaign.code", "mã đợt khảo sát", 'code = "cchc-2024-sonla"')
+            return None
+        value = camp["code"]
+        if isinstance(value, str) and _CODE.fullmatch(value):
+            return value
+        self.problem(
+            "campaign.code",
+            value,
+            "Mã đợt khảo sát chỉ gồm chữ thường không dấu (a-z), chữ số và dấu gạch ngang «-», "
+            "dài từ 3 đến 64 ký tự, không bắt đầu hay kết thúc bằng «-». Vui lòng sửa lại, "
+            'ví dụ: code = "cchc-2024-sonla".',
+            "code must be 3..64 characters of lowercase letters, digits and '-'",
+        )
+        return None
+
+    def title(self, camp: Mapping[str, Any]) -> str | None:
+        example = 'title = "Điều tra XHH xác định Chỉ số CCHC năm 2024"'
+        if "title" not in camp:
+            self.missing("campaign.title", "tên đợt khảo sát", example)
+            return None
+        return self.text(camp, "title", "campaign", limit=300, example=example)
+
+    def timezone(self, camp: Mapping[str, Any]) -> tuple[str, tzinfo]:
+        value = camp.get("timezone", DEFAULT_TIMEZONE)
+        if isinstance(value, str):
+            try:
+                return value, ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError, OSError):
+                pass
+        self.problem(
+            "campaign.timezone",
+            value,
+            f"Múi giờ «{_show(value)}» không tồn tại. Vui lòng dùng tên múi giờ chuẩn, ví dụ "
+            f'timezone = "{DEFAULT_TIMEZONE}", hoặc bỏ dòng này để dùng giờ Việt Nam.',
+            f"unknown time zone {value!r}",
+        )
+        # Keep checking the rest of the file in Vietnam's time.
+        return DEFAULT_TIMEZONE, ZoneInfo(DEFAULT_TIMEZONE)
+
+    def moment(
+        self, camp: Mapping[str, Any], key: str, tz: tzinfo, default: time, example: str
+    ) -> datetime | None:
+        path = f"campaign.{key}"
+        if key not in camp:
+            what = "thời điểm bắt đầu" if key == "opens_at" else "hạn trả lời phiếu"
+            self.missing(path, what, example)
+            return None
+        value = camp[key]
+        found = _moment(value, tz, default)
+        if found is None:
+            self.problem(
+                path,
+                value,
+                "Không hiểu được ngày giờ này. Vui lòng ghi theo một trong các dạng (không đặt "
+                "trong dấu ngoặc kép): 2025-01-10T17:00:00+07:00, 2025-01-10T17:00:00 (giờ "
+                "theo múi giờ của đợt) hoặc 2025-01-10 (bắt đầu lúc 08:00, hạn chót lúc 17:00).",
+                "not a date or datetime; write e.g. 2025-01-10T17:00:00+07:00 or 2025-01-10",
+            )
+        return found
+
+    # --- groups and unit kinds
+
+    def groups_and_kinds(
+        self, preset_value: object, groups_value: object, kinds_value: object
+    ) -> tuple[str | None, tuple[GroupSpec, ...] | None, tuple[UnitKindSpec, ...]]:
+        preset = None
+        if preset_value is not None:
+            preset = find_preset(preset_value) if isinstance(preset_value, str) else None
+            if preset is None:
+                names = ", ".join(sorted(PRESETS))
+                self.problem(
+                    "campaign.groups",
+                    preset_value,
+                    f"Không có bộ nhóm đối tượng mẫu tên «{_show(preset_value)}». Vui lòng dùng "
+                    f"một trong các tên: {names}; hoặc bỏ dòng này và tự khai báo các nhóm "
+                    "bằng [[groups]].",
+                    f"unknown preset {preset_value!r}; available: {names}",
+                )
+        if preset_value is not None and groups_value is not None:
+            self.problem(
+                "campaign.groups",
+                preset_value,
+                "Tệp vừa chọn bộ nhóm mẫu (groups = ... trong [campaign]) vừa khai báo "
+                "[[groups]]. Vui lòng chỉ dùng một cách: xóa dòng groups = ... trong [campaign] "
+                "hoặc xóa các bảng [[groups]].",
+                "both a preset (campaign.groups) and [[groups]] tables; keep one",
+            )
+        elif preset_value is None and groups_value is None:
+            self.problem(
+                "campaign.groups",
+                None,
+                "Đợt khảo sát chưa có nhóm đối tượng nào. Vui lòng chọn bộ nhóm mẫu, ví dụ "
+                'groups = "bnv-cap-tinh" trong [campaign], hoặc tự khai báo các nhóm bằng '
+                "[[groups]].",
+                "no groups: name a preset in campaign.groups or define [[groups]]",
+            )
+
+        kinds = self.unit_kinds(kinds_value, preset.unit_kinds if preset else ())
+        if groups_value is None:
+            return (preset.name if preset else None), (preset.groups if preset else None), kinds
+        entries = self.tables(groups_value, "groups")
+        if entries is None:
+            return None, None, kinds
+        if not entries:
+            self.problem(
+                "groups",
+                groups_value,
+                "Danh sách nhóm đối tượng đang trống. Vui lòng khai báo ít nhất một nhóm bằng "
+                "[[groups]].",
+                "[[groups]] is empty",
+            )
+            return None, None, kinds
+        kind_codes = [k.code for k in kinds]
+        before = len(self.problems)
+        parsed = [(i, self.group(entry, i, kind_codes)) for i, entry in enumerate(entries, 1)]
+        groups = [(i, g) for i, g in parsed if g is not None]
+        # Clashes are checked among the groups readable so far, to report them in the same run.
+        self.check_group_clashes(groups)
+        if len(self.problems) > before or len(groups) != len(parsed):
+            return None, None, kinds
+        return None, tuple(sorted((g for _, g in groups), key=lambda g: g.priority)), kinds
+
+    def group(
+        self, entry: Mapping[str, Any], i: int, kind_codes: Sequence[str]
+    ) -> GroupSpec | None:
+        path = f"groups[{i}]"
+        self.unknown_keys(entry, _GROUP_KEYS, path)
+        code = name = priority = None
+        if "code" not in entry:
+            self.missing(f"{path}.code", "mã nhóm", 'code = "lanh_dao_so"')
+        else:
+            code = _key_code(entry["code"], 64)
+        if "code" in entry and code is None:
+            self.problem(
+                f"{path}.code",
+                entry["code"],
+                "Mã nhóm chỉ gồm chữ thường không dấu, chữ số và dấu gạch dưới «_», bắt đầu "
+                'bằng chữ cái, tối đa 64 ký tự. Vui lòng sửa lại, ví dụ: code = "lanh_dao_so".',
+                "group code must be lowercase letters, digits and '_', starting with a letter",
+            )
+        if "name" not in entry:
+            self.missing(f"{path}.name", "tên nhóm", 'name = "Lãnh đạo cấp sở"')
+        else:
+            name = self.text(entry, "name", path, limit=300, example='name = "Lãnh đạo cấp sở"')
+        if "priority" not in entry:
+            self.missing(f"{path}.priority", "thứ tự ưu tiên", "priority = 1")
+        elif isinstance(entry["priority"], int) and not isinstance(entry["priority"], bool):
+            priority = entry["priority"]
+        if "priority" in entry and (priority is None or priority < 1):
+            self.problem(
+                f"{path}.priority",
+                entry["priority"],
+                "Thứ tự ưu tiên phải là số nguyên dương; khi một người thuộc hai nhóm, nhóm có "
+                "số nhỏ hơn được chọn. Vui lòng sửa lại, ví dụ: priority = 1.",
+                "priority must be a positive integer",
+            )
+            priority = None
+        quotas = self.quotas(entry.get("quota", {}), f"{path}.quota", kind_codes)
+        aliases = self.aliases(entry.get("aliases", []), f"{path}.aliases")
+        if code is None or name is None or priority is None:
+            return None
+        return GroupSpec(code=code, name=name, priority=priority, quotas=quotas, aliases=aliases)
+
+    def quotas(self, value: object, path: str, kind_codes: Sequence[str]) -> dict[str, int]:
+        table = self.table(value, path, "quota = { so = 3 }")
+        found: dict[str, int] = {}
+        for kind, count in (table or {}).items():
+            if kind not in kind_codes:
+                guess = _closest(kind, kind_codes)
+                hint_vi = f" Có phải là «{guess}»?" if guess else ""
+                hint_en = f"; did you mean {guess!r}?" if guess else ""
+                known = ", ".join(kind_codes) or "(chưa có)"
+                self.problem(
+                    _join(path, kind),
+                    kind,
+                    f"Loại đơn vị «{kind}» chưa được khai báo.{hint_vi} Vui lòng dùng một trong "
+                    f"các loại: {known}; hoặc khai báo thêm loại này bằng [[unit_kinds]].",
+                    f"unknown unit kind {kind!r}{hint_en}",
+                )
+            elif isinstance(count, bool) or not isinstance(count, int) or count < 1:
+                self.problem(
+                    _join(path, kind),
+                    count,
+                    "Số người cần khảo sát ở mỗi đơn vị phải là số nguyên dương. Vui lòng sửa "
+                    "lại, ví dụ: quota = { so = 3 }; nếu khảo sát tất cả thì bỏ mục quota.",
+                    "a quota is a positive integer (people per unit)",
+                )
+            else:
+                found[kind] = count
+        return found
+
+    def aliases(self, value: object, path: str) -> tuple[str, ...]:
+        if isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value):
+            return tuple(v.strip() for v in value)
+        self.problem(
+            path,
+            value,
+            "Tên gọi khác của nhóm phải là danh sách các đoạn chữ không rỗng. Vui lòng sửa lại, "
+            'ví dụ: aliases = ["Lãnh đạo sở", "LĐ sở"].',
+            "aliases must be a list of non-empty strings",
+        )
+        return ()
+
+    def check_group_clashes(self, groups: Sequence[tuple[int, GroupSpec]]) -> None:
+        """Duplicate codes and priorities, then names or aliases that point at two groups."""
+        codes: dict[str, GroupSpec] = {}
+        priorities: dict[int, GroupSpec] = {}
+        for i, group in groups:
+            path = f"groups[{i}]"
+            if group.code in codes:
+                self.problem(
+                    f"{path}.code",
+                    group.code,
+                    f"Mã nhóm «{group.code}» bị trùng với một nhóm khai báo phía trên. Vui lòng "
+                    "đặt cho mỗi nhóm một mã riêng.",
+                    f"duplicate group code {group.code!r}",
+                )
+            codes.setdefault(group.code, group)
+            other = priorities.setdefault(group.priority, group)
+            if other is not group:
+                self.problem(
+                    f"{path}.priority",
+                    group.priority,
+                    f"Thứ tự ưu tiên {group.priority} bị trùng với nhóm «{other.name}». Vui lòng "
+                    "đặt cho mỗi nhóm một số ưu tiên khác nhau (số nhỏ hơn được chọn khi một "
+                    "người thuộc hai nhóm).",
+                    f"priority {group.priority} is also the priority of group {other.code!r}",
+                )
+        if len(codes) != len(groups) or len(priorities) != len(groups):
+            return
+        # A roster cell must name one group only: no name or alias may point at two groups.
+        owners: dict[str, tuple[int, GroupSpec]] = {}
+        in_order = sorted(groups, key=lambda pair: pair[1].priority)
+        for position, (i, group) in enumerate(in_order, start=1):
+            for key in sorted(group.match_keys(position)):
+                j, other = owners.setdefault(key, (i, group))
+                if other is group:
+                    continue
+                # Blame what was written: the group whose number alone clashes is not at fault.
+                culprit, culprit_i, innocent = group, i, other
+                found = _written_as(group, key)
+                if found is None:
+                    culprit, culprit_i, innocent = other, j, group
+                    found = _written_as(other, key) or ("code", key)
+                field_name, written = found
+                self.problem(
+                    f"groups[{culprit_i}].{field_name}",
+                    written,
+                    f"Tên gọi «{written}» của nhóm «{culprit.name}» trùng với tên gọi hoặc số thứ "
+                    f"tự của nhóm «{innocent.name}», nên không biết người ghi «{written}» trong "
+                    "danh sách thuộc nhóm nào. Vui lòng đổi hoặc bỏ tên gọi này.",
+                    f"{written!r} of group {culprit.code!r} also names group {innocent.code!r}",
+                )
+
+    def unit_kinds(
+        self, value: object, preset_kinds: tuple[UnitKindSpec, ...]
+    ) -> tuple[UnitKindSpec, ...]:
+        if value is None:
+            return preset_kinds
+        entries = self.tables(value, "unit_kinds")
+        if entries is None:
+            return preset_kinds
+        own: list[tuple[int, UnitKindSpec]] = []
+        for i, entry in enumerate(entries, start=1):
+            kind = self.unit_kind(entry, i)
+            if kind is None:
+                continue
+            if any(k.code == kind.code for _, k in own):
+                self.problem(
+                    f"unit_kinds[{i}].code",
+                    kind.code,
+                    f"Loại đơn vị «{kind.code}» được khai báo hai lần. Vui lòng gộp hai khai báo "
+                    "làm một.",
+                    f"duplicate unit kind {kind.code!r}",
+                )
+                continue
+            own.append((i, kind))
+        # Own kinds replace the preset's of the same code, so an organiser can add local prefixes.
+        own_codes = {k.code for _, k in own}
+        kinds = [k for k in preset_kinds if k.code not in own_codes] + [k for _, k in own]
+        owner: dict[str, str] = {}
+        for kind in kinds:
+            for prefix in kind.match:
+                owner.setdefault(fold(prefix), kind.code)
+        for i, kind in own:
+            for prefix in kind.match:
+                other = owner[fold(prefix)]
+                if other != kind.code:
+                    self.problem(
+                        f"unit_kinds[{i}].match",
+                        prefix,
+                        f"Tiền tố «{prefix}» đã dùng cho loại đơn vị «{other}», nên không biết "
+                        "đơn vị bắt đầu bằng tiền tố này thuộc loại nào. Vui lòng giữ tiền tố "
+                        "ở một loại duy nhất.",
+                        f"prefix {prefix!r} is also a prefix of unit kind {other!r}",
+                    )
+        return tuple(kinds)
+
+    def unit_kind(self, entry: Mapping[str, Any], i: int) -> UnitKindSpec | None:
+        path = f"unit_kinds[{i}]"
+        self.unknown_keys(entry, _UNIT_KIND_KEYS, path)
+        before = len(self.problems)
+        code = name = None
+        match: tuple[str, ...] = ()
+        if "code" not in entry:
+            self.missing(f"{path}.code", "mã loại đơn vị", 'code = "xa"')
+        else:
+            code = _key_code(entry["code"], 32)
+        if "code" in entry and code is None:
+            self.problem(
+                f"{path}.code",
+                entry["code"],
+                "Mã loại đơn vị chỉ gồm chữ thường không dấu, chữ số và dấu gạch dưới «_», bắt "
+                'đầu bằng chữ cái, tối đa 32 ký tự. Vui lòng sửa lại, ví dụ: code = "xa".',
+                "unit kind code must be lowercase letters, digits and '_', at most 32",
+            )
+        if "name" not in entry:
+            self.missing(f"{path}.name", "tên loại đơn vị", 'name = "Xã, phường, đặc khu"')
+        else:
+            name = self.text(entry, "name", path, limit=300, example='name = "Xã, phường"')
+        value = entry.get("match")
+        if value is None:
+            self.missing(f"{path}.match", "tiền tố tên đơn vị", 'match = ["UBND xã", "Xã"]')
+        elif (
+            isinstance(value, list) and value and all(isinstance(v, str) and fold(v) for v in value)
+        ):
+            match = tuple(v.strip() for v in value)
+        else:
+            self.problem(
+                f"{path}.match",
+                value,
+                "Mục match phải là danh sách các chữ mở đầu tên đơn vị thuộc loại này. Vui lòng "
+                'sửa lại, ví dụ: match = ["UBND xã", "Xã", "Phường"].',
+                "match must be a non-empty list of unit-name prefixes",
+            )
+        if len(self.problems) > before or code is None or name is None:
+            return None
+        return UnitKindSpec(code=code, name=name, match=match)
+
+    # --- survey URLs
+
+    def survey_urls(
+        self, camp: Mapping[str, Any], groups: tuple[GroupSpec, ...] | None
+    ) -> tuple[str | None, tuple[GroupSpec, ...] | None]:
+        if "survey_url" not in camp:
+            self.missing(
+                "campaign.survey_url",
+                "đường dẫn phiếu khảo sát",
+                f'survey_url = "{_URL_EXAMPLE}"',
+            )
+            return None, groups
+        value = camp["survey_url"]
+        if isinstance(value, str):
+            return self.url(value, "campaign.survey_url"), groups
+        if not isinstance(value, dict):
+            self.problem(
+                "campaign.survey_url",
+                value,
+                "Đường dẫn phiếu khảo sát phải là một đoạn chữ, hoặc một bảng ghi đường dẫn "
+                "riêng cho từng nhóm. Vui lòng sửa lại, ví dụ: "
+                f'survey_url = "{_URL_EXAMPLE}".',
+                "survey_url must be a string or a table {group_code = url}",
+            )
+            return None, groups
+        urls: dict[str, str] = {}
+        codes = [g.code for g in groups] if groups is not None else None
+        for key, url in value.items():
+            path = f"campaign.survey_url.{key}"
+            if codes is not None and key != _DEFAULT_URL_KEY and key not in codes:
+                guess = _closest(key, [*codes, _DEFAULT_URL_KEY])
+                hint_vi = f" Có phải là «{guess}»?" if guess else ""
+                hint_en = f"; did you mean {guess!r}?" if guess else ""
+                self.problem(
+                    path,
+                    key,
+                    f"Không có nhóm đối tượng mã «{key}» trong đợt khảo sát này.{hint_vi} "
+                    f"Vui lòng dùng mã của một nhóm ({', '.join(codes)}) hoặc «default» cho "
+                    "đường dẫn dùng chung.",
+                    f"unknown group {key!r}{hint_en}",
+                )
+                continue
+            checked = self.url(url, path)
+            if checked is not None:
+                urls[key] = checked
+        if groups is None:
+            return None, None
+        default = urls.get(_DEFAULT_URL_KEY)
+        uncovered = [g for g in groups if g.code not in value]
+        if default is None and uncovered and _DEFAULT_URL_KEY not in value:
+            self.problem(
+                "campaign.survey_url",
+                None,
+                "Các nhóm sau chưa có đường dẫn phiếu khảo sát: "
+                f"{', '.join(g.code for g in uncovered)}. Vui lòng thêm đường dẫn cho từng nhóm "
+                "này, hoặc thêm mục «default» làm đường dẫn dùng chung.",
+                f"no survey URL for groups {', '.join(g.code for g in uncovered)}; add them or "
+                "a 'default'",
+            )
+            return None, groups
+        if len(urls) != len(value):
+            return None, groups
+        groups = tuple(replace(g, survey_url=urls.get(g.code)) for g in groups)
+        # Every group has its own questionnaire when there is no default: the campaign's URL is
+        # then never used alone, and the first group's keeps the column a usable link.
+        campaign_url = default if default is not None else urls[groups[0].code]
+        return campaign_url, groups
+
+    def url(self, value: object, path: str) -> str | None:
+        if not isinstance(value, str):
+            self.problem(
+                path,
+                value,
+                "Đường dẫn phiếu khảo sát phải là chữ đặt trong dấu ngoặc kép. Vui lòng sửa lại, "
+                f'ví dụ: "{_URL_EXAMPLE}".',
+                "a survey URL is a string",
+            )
+            return None
+        url = value.strip()
+        parts = urlsplit(url.replace(URL_SLOT, "x"))
+        if url.count(URL_SLOT) != 1:
+            self.problem(
+                path,
+                value,
+                "Đường dẫn phiếu khảo sát phải chứa đúng một lần «{token}» — chỗ dondoc điền mã "
+                "riêng của từng người. Vui lòng thêm «{token}» vào đường dẫn, ví dụ: "
+                f"{_URL_EXAMPLE}.",
+                "a survey URL needs exactly one {token}",
+            )
+        elif "{" in url.replace(URL_SLOT, "") or "}" in url.replace(URL_SLOT, ""):
+            self.problem(
+                path,
+                value,
+                "Đường dẫn chỉ được có «{token}» trong ngoặc nhọn. Vui lòng bỏ các dấu «{», «}» "
+                "khác (nếu nền tảng khảo sát cần, hãy mã hóa thành %7B và %7D).",
+                "a survey URL may hold no braces other than {token}",
+            )
+        elif (
+            parts.scheme not in ("http", "https")
+            or not parts.netloc
+            or any(c.isspace() for c in url)
+            or len(url) > 1000
+        ):
+            self.problem(
+                path,
+                value,
+                "Đường dẫn phiếu khảo sát phải bắt đầu bằng http:// hoặc https://, có tên miền, "
+                "không chứa dấu cách và dài không quá 1000 ký tự. Vui lòng sửa lại, ví dụ: "
+                f"{_URL_EXAMPLE}.",
+                "a survey URL must be an http(s) link with a host, without spaces",
+            )
+        else:
+            return url
+        return None
+
+    # --- policy
+
+    def policy(self, value: object, span: timedelta | None) -> Policy | None:
+        if value is None:
+            table: Mapping[str, Any] = {}
+        else:
+            found = self.table(value, "policy", '[policy] rồi các dòng như min_gap = "20h"')
+            if found is None:
+                return None
+            table = found
+        self.unknown_keys(table, _POLICY_KEYS, "policy")
+        before = len(self.problems)
+        d = DEFAULT_POLICY
+
+        reminders = self.offsets(
+            table, "reminders_before_deadline", d.reminders_before_deadline, span
+        )
+        min_gap = d.min_gap
+        if "min_gap" in table:
+            min_gap = self.duration(table["min_gap"], "policy.min_gap") or min_gap
+
+        max_reminders = table.get("max_reminders", d.max_reminders)
+        if (
+            isinstance(max_reminders, bool)
+            or not isinstance(max_reminders, int)
+            or max_reminders < 0
+        ):
+            self.problem(
+                "policy.max_reminders",
+                max_reminders,
+                "Số lần nhắc tối đa phải là số nguyên không âm. Vui lòng sửa lại, ví dụ: "
+                "max_reminders = 4 (ghi 0 nếu không muốn nhắc).",
+                "max_reminders must be a non-negative integer",
+            )
+            max_reminders = d.max_reminders
+
+        window = self.window(table.get("window", {}))
+
+        escalate_below = table.get("escalate_below", d.escalate_below)
+        if (
+            isinstance(escalate_below, bool)
+            or not isinstance(escalate_below, int | float)
+            or not 0 <= escalate_below <= 1
+        ):
+            self.problem(
+                "policy.escalate_below",
+                escalate_below,
+                "Ngưỡng cảnh báo là tỷ lệ trả lời của đơn vị, từ 0 đến 1. Vui lòng sửa lại, ví dụ: "
+                "escalate_below = 0.6 (tức dưới 60% thì báo lãnh đạo đơn vị).",
+                "escalate_below must be a number between 0 and 1",
+            )
+            escalate_below = d.escalate_below
+
+        escalate_at = self.offsets(table, "escalate_at", d.escalate_at, span)
+        digest_at = d.digest_at
+        if "digest_at" in table:
+            digest_at = self.clock(table["digest_at"], "policy.digest_at") or digest_at
+        channels = self.channels(table.get("channels", list(d.channels)))
+
+        if len(self.problems) > before or window is None:
+            return None
+        return Policy(
+            reminders_before_deadline=reminders,
+            min_gap=min_gap,
+            max_reminders=max_reminders,
+            window=window,
+            escalate_below=float(escalate_below),
+            escalate_at=escalate_at,
+            digest_at=digest_at,
+            channels=channels,
+        )
+
+    def offsets(
+        self,
+        table: Mapping[str, Any],
+        key: str,
+        default: tuple[timedelta, ...],
+        span: timedelta | None,
+    ) -> tuple[timedelta, ...]:
+        path = f"policy.{key}"
+        if key not in table:
+            return default
+        value = table[key]
+        if not isinstance(value, list):
+            self.problem(
+                path,
+                value,
+                "Các mốc thời gian trước hạn chót phải là một danh sách trong ngoặc vuông. Vui "
+                f'lòng sửa lại, ví dụ: {key} = ["7d", "3d", "1d"].',
+                f"{key} must be a list of durations",
+            )
+            return default
+        found: list[timedelta] = []
+        for i, item in enumerate(value, start=1):
+            item_path = f"{path}[{i}]"
+            offset = self.duration(item, item_path)
+            if offset is None:
+                continue
+            if offset in found:
+                self.problem(
+                    item_path,
+                    item,
+                    f"Mốc «{item}» bị ghi hai lần. Vui lòng xóa mốc trùng.",
+                    f"duplicate offset {item!r}",
+                )
+                continue
+            if span is not None and offset > span:
+                self.problem(
+                    item_path,
+                    item,
+                    f"Mốc «{item}» trước hạn chót rơi vào trước khi đợt khảo sát bắt đầu (cả đợt "
+                    f"chỉ kéo dài {_vi_duration(span)}). Vui lòng chọn khoảng ngắn hơn hoặc xóa "
+                    "mốc này.",
+                    f"offset {item!r} is longer than the campaign itself",
+                )
+                continue
+            found.append(offset)
+        return tuple(sorted(found, reverse=True))
+
+    def window(self, value: object) -> Window | None:
+        table = self.table(
+            value, "policy.window", 'window = { days = "t2-t6", start = "07:30", end = "17:00" }'
+        )
+        if table is None:
+            return None
+        self.unknown_keys(table, _WINDOW_KEYS, "policy.window")
+        before = len(self.problems)
+        d = DEFAULT_WINDOW
+        days = d.days
+        if "days" in table:
+            try:
+                days = _parse_days(table["days"])
+            except (TypeError, ValueError) as exc:
+                self.problem(
+                    "policy.window.days",
+                    table["days"],
+                    'Không hiểu được các ngày gửi tin. Vui lòng ghi như "mon-fri", '
+                    '"mon,wed,fri", "t2-t6" hoặc "t2,t4,t6" (t2 = thứ Hai, …, t7 = thứ Bảy, '
+                    "cn = Chủ nhật).",
+                    str(exc),
+                )
+            else:
+                if not days:
+                    self.problem(
+                        "policy.window.days",
+                        table["days"],
+                        "Chưa có ngày nào được phép gửi tin. Vui lòng ghi ít nhất một ngày, ví dụ "
+                        'days = "t2-t6".',
+                        "no sending day",
+                    )
+        start = self.clock(table["start"], "policy.window.start") if "start" in table else d.start
+        end = self.clock(table["end"], "policy.window.end") if "end" in table else d.end
+        if start is not None and end is not None and end <= start:
+            self.problem(
+                "policy.window.end",
+                table.get("end", _hhmm(end)),
+                f"Giờ kết thúc gửi tin ({_hhmm(end)}) phải sau giờ bắt đầu ({_hhmm(start)}). "
+                'Vui lòng sửa lại, ví dụ: start = "07:30", end = "17:00".',
+                "window end must be after its start",
+            )
+        skip = table.get("skip_holidays", d.skip_holidays)
+        if skip is False:
+            skip = None
+        elif skip is True:
+            skip = "VN"
+        elif isinstance(skip, str) and skip.strip().upper() == "VN":
+            skip = "VN"
+        else:
+            self.problem(
+                "policy.window.skip_holidays",
+                skip,
+                'Hiện chỉ hỗ trợ lịch nghỉ lễ, Tết của Việt Nam. Vui lòng ghi skip_holidays = "VN" '
+                "để không gửi tin vào ngày nghỉ lễ, hoặc skip_holidays = false để vẫn gửi.",
+                'skip_holidays must be "VN" or false',
+            )
+            skip = None
+        breaks = self.breaks(table.get("breaks", []), start, end)
+        if len(self.problems) > before or start is None or end is None:
+            return None
+        return Window(days=days, start=start, end=end, breaks=breaks, skip_holidays=skip)
+
+    def breaks(
+        self, value: object, start: time | None, end: time | None
+    ) -> tuple[tuple[time, time], ...]:
+        path = "policy.window.breaks"
+        if not isinstance(value, list):
+            self.problem(
+                path,
+                value,
+                "Giờ nghỉ phải là danh sách trong ngoặc vuông. Vui lòng sửa lại, ví dụ: "
+                'breaks = ["11:30-13:30"].',
+                'breaks must be a list such as ["11:30-13:30"]',
+            )
+            return ()
+        found: list[tuple[time, time]] = []
+        for i, item in enumerate(value, start=1):
+            item_path = f"{path}[{i}]"
+            pair = _parse_break(item)
+            if pair is None:
+                self.problem(
+                    item_path,
+                    item,
+                    "Không hiểu được khoảng nghỉ này. Vui lòng ghi giờ bắt đầu và giờ kết thúc "
+                    'nối bằng dấu gạch ngang, giờ sau lớn hơn giờ trước, ví dụ "11:30-13:30".',
+                    'a break is "HH:MM-HH:MM" with its end after its start',
+                )
+                continue
+            if start is not None and end is not None and not (start <= pair[0] and pair[1] <= end):
+                self.problem(
+                    item_path,
+                    item,
+                    f"Khoảng nghỉ «{item}» nằm ngoài giờ gửi tin ({_hhmm(start)}-{_hhmm(end)}). "
+                    "Vui lòng chọn khoảng nghỉ nằm trong giờ gửi tin hoặc xóa khoảng nghỉ này.",
+                    "a break must lie inside the sending window",
+                )
+                continue
+            clash = next((b for b in found if pair[0] < b[1] and b[0] < pair[1]), None)
+            if clash is not None:
+                self.problem(
+                    item_path,
+                    item,
+                    f"Khoảng nghỉ «{item}» chồng lên khoảng nghỉ "
+                    f"{_hhmm(clash[0])}-{_hhmm(clash[1])}. Vui lòng gộp hai khoảng nghỉ làm một.",
+                    "breaks must not overlap",
+                )
+                continue
+            found.append(pair)
+        return tuple(sorted(found))
+
+    def channels(self, value: object) -> tuple[str, ...]:
+        path = "policy.channels"
+        if not isinstance(value, list) or not value:
+            self.problem(
+                path,
+                value,
+                "Kênh gửi nhắc phải là danh sách không rỗng, theo thứ tự ưu tiên. Vui lòng sửa "
+                'lại, ví dụ: channels = ["email", "zalo"].',
+                'channels must be a non-empty list, e.g. ["email", "zalo"]',
+            )
+            return ()
+        found: list[str] = []
+        for i, item in enumerate(value, start=1):
+            name = fold(item) if isinstance(item, str) else ""
+            if name not in CHANNELS:
+                guess = _closest(name, CHANNELS) if name else None
+                hint_vi = f" Có phải là «{guess}»?" if guess else ""
+                hint_en = f"; did you mean {guess!r}?" if guess else ""
+                self.problem(
+                    f"{path}[{i}]",
+                    item,
+                    f"Kênh «{_show(item)}» không được hỗ trợ.{hint_vi} Vui lòng chọn trong: "
+                    f"{', '.join(CHANNELS)}.",
+                    f"unknown channel {item!r}{hint_en}; allowed: {', '.join(CHANNELS)}",
+                )
+            elif name in found:
+                self.problem(
+                    f"{path}[{i}]",
+                    item,
+                    f"Kênh «{name}» bị ghi hai lần. Vui lòng xóa kênh trùng.",
+                    f"duplicate channel {name!r}",
+                )
+            else:
+                found.append(name)
+        return tuple(found)
+
+
+def _written_as(group: GroupSpec, key: str) -> tuple[str, str] | None:
+    """The key and text of ``group`` in the file whose fold is ``key``, if any."""
+    words = [("aliases", a) for a in group.aliases] + [("name", group.name), ("code", group.code)]
+    return next(((k, w) for k, w in words if fold(w) == key), None)
+
+
+def _key_code(value: object, limit: int) -> str | None:
+    if isinstance(value, str) and len(value) <= limit and _KEY_CODE.fullmatch(value):
+        return value
+    return None
+
+
+def _parse_break(value: object) -> tuple[time, time] | None:
+    if not isinstance(value, str):
+        return None
+    ends = re.split(r"\s*[-–—]\s*", value.strip())
+    if len(ends) != 2:
+        return None
+    try:
+        first, last = _parse_clock(ends[0]), _parse_clock(ends[1])
+    except ValueError:
+        return None
+    return (first, last) if first < last else None
+
+
+_VN_DATE: Final = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})(?:\s+(.+))?")
+
+
+def _moment(value: object, tz: tzinfo, default: time) -> datetime | None:
+    """An aware datetime from a TOML date, datetime or text; None when it is none of them."""
+    if isinstance(value, str):
+        value = _moment_text(value.strip())
+        if value is None:
+            return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=tz)
+    if isinstance(value, date):
+        return datetime.combine(value, default, tzinfo=tz)
+    return None
+
+
+def _moment_text(text: str) -> date | None:
+    # Organisers copy dates from the documents ("10/01/2025"), always day first.
+    found = _VN_DATE.fullmatch(text)
+    try:
+        if found is None:
+            if "T" in text or " " in text:
+                return datetime.fromisoformat(text)
+            return date.fromisoformat(text)
+        day = date(int(found.group(3)), int(found.group(2)), int(found.group(1)))
+        if found.group(4) is None:
+            return day
+        return datetime.combine(day, _parse_clock(found.group(4)))
+    except ValueError:
+        return None

@@ -1,0 +1,1 @@
+"""Alembic migrations of the dondoc schema; applied by ``dondoc init`` (storage.migrate)."""

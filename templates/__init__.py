@@ -1,0 +1,1 @@
+"""templates: Jinja2 templates for email and chat messages, Vietnamese first. Data, not code."""

@@ -1,0 +1,135 @@
+"""The command line as an organiser uses it, end to end on a SQLite file."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dondoc.cli import app
+from tests.sample import PEOPLE, PROVINCE_TOML, roster_file
+from tests.sheets import write_csv
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("DONDOC_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("COLUMNS", "200")
+    return CliRunner()
+
+
+def invoke(cli: CliRunner, *args: str, code: int = 0) -> str:
+    result = cli.invoke(app, list(args))
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+@pytest.fixture
+def province(cli: CliRunner, tmp_path: Path) -> str:
+    invoke(cli, "init")
+    path = tmp_path / "tinh.toml"
+    path.write_text(PROVINCE_TOML, encoding="utf-8")
+    invoke(cli, "campaign", "create", str(path))
+    return "cchc-2024-tinh"
+
+
+def test_init_is_idempotent(cli: CliRunner) -> None:
+    assert "Đã khởi tạo cơ sở dữ liệu" in invoke(cli, "init")
+    assert "đã ở phiên bản mới nhất" in invoke(cli, "init")
+
+
+def test_commands_before_init_say_what_to_do(cli: CliRunner) -> None:
+    output = invoke(cli, "campaign", "list", code=1)
+    assert "dondoc init" in output
+
+
+def test_campaign_create_list_show_and_update(cli: CliRunner) -> None:
+    invoke(cli, "init")
+    example = str(EXAMPLES / "cchc-2024-sonla.toml")
+    created = invoke(cli, "campaign", "create", example)
+    assert "Đã tạo đợt khảo sát" in created
+    assert "đã có" in invoke(cli, "campaign", "create", example, code=1)
+    assert "Đã cập nhật" in invoke(cli, "campaign", "create", example, "--update")
+    listing = invoke(cli, "campaign", "list")
+    assert "cchc-2024-sonla" in listing
+    shown = invoke(cli, "campaign", "show", "cchc-2024-sonla")
+    assert "Tập thể lãnh đạo cấp sở" in shown and "Đại biểu Hội đồng nhân dân cấp huyện" in shown
+    assert "unknown" not in shown
+    assert "Không tìm thấy đợt khảo sát" in invoke(cli, "campaign", "show", "khong-co", code=1)
+
+
+def test_a_bad_campaign_file_lists_every_problem(cli: CliRunner, tmp_path: Path) -> None:
+    invoke(cli, "init")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        PROVINCE_TOML.replace("/s/{token}", "/s/").replace(
+            "deadline = 2025-01-10T17:00:00+07:00", "deadline = 2024-12-01T17:00:00+07:00"
+        ),
+        encoding="utf-8",
+    )
+    output = invoke(cli, "campaign", "create", str(bad), code=1)
+    assert "campaign.survey_url" in output and "campaign.deadline" in output
+    assert "{token}" in output
+
+
+def test_roster_dry_run_import_answered_and_status(
+    cli: CliRunner, province: str, tmp_path: Path
+) -> None:
+    roster = str(roster_file(tmp_path, PEOPLE))
+    dry = invoke(cli, "roster", "import", province, roster, "--dry-run")
+    assert "Chạy thử (chưa ghi gì)" in dry and "Người mới: 5" in dry
+    assert "Đã trả lời 0/0" in invoke(cli, "status", province)
+    done = invoke(cli, "roster", "import", province, roster)
+    assert "Đã nhập" in done and "Người mới: 5" in done
+    assert "giữ nhóm «Đại biểu HĐND cấp tỉnh»" in done
+
+    answered = write_csv(tmp_path / "xong.csv", [["Email"], ["hoatt@snv.gov.vn"], ["ai@khong.vn"]])
+    report = invoke(cli, "answered", "import", province, str(answered))
+    assert "Ghi nhận mới đã trả lời: 1" in report and "Không khớp với ai: 1" in report
+
+    table = invoke(cli, "status", province)
+    assert "Đã trả lời 1/5" in table and "Hạn trả lời: 17:00 Thứ Sáu, 10/01/2025" in table
+
+    as_csv = list(csv.reader(io.StringIO(invoke(cli, "status", province, "--format", "csv"))))
+    assert as_csv[0] == ["Loại", "Mã", "Tên", "Đã trả lời", "Tổng số", "Tỉ lệ (%)"]
+    assert as_csv[1][:5] == [
+        "Tổng",
+        province,
+        "Điều tra XHH xác định Chỉ số CCHC năm 2024",
+        "1",
+        "5",
+    ]
+
+    data = json.loads(
+        invoke(cli, "status", province, "--format", "json", "--unit", "so-noi-vu", "--pending")
+    )
+    assert (data["overall"]["answered"], data["overall"]["total"]) == (1, 3)
+    assert [p["full_name"] for p in data["pending"]] == ["Lê Văn Đức", "Nguyễn Văn Hùng"]
+
+    pending = invoke(cli, "status", province, "--group", "hdnd_tinh", "--pending")
+    assert "Lò Văn Pấng" in pending and "Trần Thị Hoà" not in pending
+    assert "--format phải là" in invoke(cli, "status", province, "--format", "xml", code=2)
+
+
+def test_roster_errors_name_row_column_and_value(
+    cli: CliRunner, province: str, tmp_path: Path
+) -> None:
+    people = [list(p) for p in PEOPLE]
+    people[1][4] = "hoatt@@snv.gov.vn"
+    output = invoke(cli, "roster", "import", province, str(roster_file(tmp_path, people)), code=1)
+    assert "chưa nhập gì" in output
+    assert "hoatt@@snv.gov.vn" in output and "F (Email)" in output and "8" in output
+
+
+def test_the_demo_runs_a_whole_campaign(cli: CliRunner, tmp_path: Path) -> None:
+    output = invoke(cli, "demo", "--dir", str(tmp_path / "demo"))
+    assert "1.240 người" in output
+    assert "Ghi nhận mới đã trả lời" in output
+    assert "Theo nhóm đối tượng" in output and "Chưa trả lời" in output
+    assert (tmp_path / "demo" / "demo.db").exists()
