@@ -11,6 +11,9 @@ import is expected to produce, so tests and benchmarks can compare the two.
 * ``national_layout()`` spreads the Ministry of Home Affairs' province-level groups over units
   named after the departments and districts of the 63 provinces that existed before 2025.
 * ``write_sample_roster()`` writes the workbook ("Danh sách" and, optionally, "Đầu mối").
+
+The place and organisation names live in ``sample_places``, the name tables and position titles in
+``sample_people``; this module turns them into units, posts, people and the workbook.
 """
 
 from __future__ import annotations
@@ -30,6 +33,36 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from openpyxl.worksheet.worksheet import Worksheet
 
+from dondoc.sample_people import (
+    COMMUNE_CIVIL_SERVANTS,
+    COMMUNE_LEADERS,
+    STAFF_RANKS,
+    WOMEN_AMONG_LEADERS,
+    WOMEN_AMONG_STAFF,
+    email_name_parts,
+    random_mobile,
+    random_name,
+    squash,
+)
+from dondoc.sample_places import (
+    DEPARTMENT_DIVISIONS,
+    DISTRICT_DIVISIONS,
+    DISTRICT_PREFIXES,
+    GENERIC_COMMUNES,
+    OTHER_DIVISIONS,
+    PROVINCE_AGENCIES,
+    PROVINCES,
+    SMALL_AGENCY_DIVISIONS,
+    SUBORDINATE_AGENCIES,
+    TOWN_DIVISIONS,
+    Division,
+    office,
+    phong,
+)
+
+# Re-exported so code importing them from this module, where they used to live, keeps working.
+from dondoc.sample_places import SONLA_COMMUNES as SONLA_COMMUNES
+from dondoc.sample_places import SONLA_DEPARTMENTS as SONLA_DEPARTMENTS
 from storage.presets import find_preset
 
 __all__ = [
@@ -146,141 +179,6 @@ SONLA_DISTRICT_GROUPS: Final = (
     (_SONLA["cong_chuc_huyen"], 10),
     (_SONLA["can_bo_xa"], 30),
 )
-SONLA_DEPARTMENTS: Final = (
-    "Sở Nội vụ",
-    "Sở Tư pháp",
-    "Sở Kế hoạch và Đầu tư",
-    "Sở Tài chính",
-    "Sở Công Thương",
-    "Sở Nông nghiệp và Phát triển nông thôn",
-    "Sở Giao thông vận tải",
-    "Sở Xây dựng",
-    "Sở Tài nguyên và Môi trường",
-    "Sở Thông tin và Truyền thông",
-    "Sở Lao động - Thương binh và Xã hội",
-    "Sở Văn hóa, Thể thao và Du lịch",
-    "Sở Khoa học và Công nghệ",
-    "Sở Giáo dục và Đào tạo",
-    "Sở Y tế",
-    "Sở Ngoại vụ",
-    "Ban Dân tộc",
-    "Ban Quản lý các khu công nghiệp",
-    "Văn phòng UBND tỉnh",
-    "Thanh tra tỉnh",
-)
-# The 12 district-level units of Sơn La, with six communes each: the plan surveys 5 people in
-# each of 6 communes per district, so the commune names show up in the positions.
-SONLA_COMMUNES: Final[dict[str, tuple[str, ...]]] = {
-    "thành phố Sơn La": (
-        "phường Chiềng Lề",
-        "phường Tô Hiệu",
-        "phường Quyết Thắng",
-        "phường Chiềng Sinh",
-        "xã Chiềng Ngần",
-        "xã Hua La",
-    ),
-    "huyện Quỳnh Nhai": (
-        "xã Mường Giàng",
-        "xã Chiềng Bằng",
-        "xã Mường Sại",
-        "xã Nậm Ét",
-        "xã Liệp Tè",
-        "xã Cà Nàng",
-    ),
-    "huyện Thuận Châu": (
-        "thị trấn Thuận Châu",
-        "xã Phổng Lái",
-        "xã Chiềng Pha",
-        "xã Tông Lạnh",
-        "xã Bon Phặng",
-        "xã Co Mạ",
-    ),
-    "huyện Mường La": (
-        "thị trấn Ít Ong",
-        "xã Mường Bú",
-        "xã Chiềng Lao",
-        "xã Nậm Păm",
-        "xã Mường Trai",
-        "xã Chiềng Hoa",
-    ),
-    "huyện Bắc Yên": (
-        "thị trấn Bắc Yên",
-        "xã Phiêng Ban",
-        "xã Hồng Ngài",
-        "xã Tà Xùa",
-        "xã Song Pe",
-        "xã Chim Vàn",
-    ),
-    "huyện Phù Yên": (
-        "thị trấn Phù Yên",
-        "xã Huy Bắc",
-        "xã Quang Huy",
-        "xã Gia Phù",
-        "xã Tường Phong",
-        "xã Mường Cơi",
-    ),
-    "huyện Mộc Châu": (
-        "thị trấn Mộc Châu",
-        "thị trấn Nông trường Mộc Châu",
-        "xã Đông Sang",
-        "xã Chiềng Sơn",
-        "xã Tân Lập",
-        "xã Phiêng Luông",
-    ),
-    "huyện Yên Châu": (
-        "thị trấn Yên Châu",
-        "xã Chiềng Đông",
-        "xã Chiềng Sàng",
-        "xã Sặp Vạt",
-        "xã Chiềng Hặc",
-        "xã Viêng Lán",
-    ),
-    "huyện Mai Sơn": (
-        "thị trấn Hát Lót",
-        "xã Cò Nòi",
-        "xã Chiềng Mung",
-        "xã Mường Bon",
-        "xã Chiềng Ban",
-        "xã Nà Bó",
-    ),
-    "huyện Sông Mã": (
-        "thị trấn Sông Mã",
-        "xã Chiềng Khương",
-        "xã Nà Nghịu",
-        "xã Chiềng Sơ",
-        "xã Mường Lầm",
-        "xã Bó Sinh",
-    ),
-    "huyện Sốp Cộp": (
-        "xã Sốp Cộp",
-        "xã Dồm Cang",
-        "xã Mường Lạn",
-        "xã Nậm Lạnh",
-        "xã Mường Và",
-        "xã Púng Bánh",
-    ),
-    "huyện Vân Hồ": (
-        "xã Vân Hồ",
-        "xã Lóng Luông",
-        "xã Chiềng Khoa",
-        "xã Tô Múa",
-        "xã Suối Bàng",
-        "xã Song Khủa",
-    ),
-}
-# Used when a commune-level group appears in a district we have no commune names for.
-_GENERIC_COMMUNES: Final = (
-    "xã Tân Lập",
-    "xã Hồng Phong",
-    "xã Quyết Tiến",
-    "xã Đồng Tâm",
-    "xã Thống Nhất",
-    "xã Tân Thành",
-    "xã Hòa Bình",
-    "xã Thanh Sơn",
-    "xã Quang Trung",
-    "xã Minh Khai",
-)
 
 
 def sonla_layout() -> Layout:
@@ -297,367 +195,6 @@ NATIONAL_DEPARTMENT_LEADERS_GROUP: Final = _PROVINCE["lanh_dao_so"]
 NATIONAL_DIVISION_LEADERS_GROUP: Final = _PROVINCE["lanh_dao_phong"]
 NATIONAL_DISTRICT_GROUP: Final = _PROVINCE["lanh_dao_huyen"]
 
-# Department-level agencies every province had (names without the province).
-_PROVINCE_AGENCIES: Final = (
-    "Văn phòng UBND",
-    "Sở Nội vụ",
-    "Sở Tư pháp",
-    "Sở Kế hoạch và Đầu tư",
-    "Sở Tài chính",
-    "Sở Công Thương",
-    "Sở Nông nghiệp và Phát triển nông thôn",
-    "Sở Giao thông vận tải",
-    "Sở Xây dựng",
-    "Sở Tài nguyên và Môi trường",
-    "Sở Thông tin và Truyền thông",
-    "Sở Lao động - Thương binh và Xã hội",
-    "Sở Văn hóa, Thể thao và Du lịch",
-    "Sở Khoa học và Công nghệ",
-    "Sở Giáo dục và Đào tạo",
-    "Sở Y tế",
-    "Sở Ngoại vụ",
-    "Thanh tra",
-    "Ban Dân tộc",
-    "Ban Quản lý các khu công nghiệp",
-)
-# Units under the departments: the "đơn vị trực thuộc sở" whose leaders MoHA also surveys. Real
-# provinces have far more; these are the ones nearly every province had.
-_SUBORDINATE_AGENCIES: Final = (
-    "Ban Thi đua - Khen thưởng",
-    "Ban Tôn giáo",
-    "Chi cục Văn thư - Lưu trữ",
-    "Chi cục Kiểm lâm",
-    "Chi cục Thủy lợi",
-    "Chi cục Chăn nuôi và Thú y",
-    "Chi cục Trồng trọt và Bảo vệ thực vật",
-    "Chi cục Phát triển nông thôn",
-    "Chi cục Bảo vệ môi trường",
-    "Chi cục Tiêu chuẩn Đo lường Chất lượng",
-    "Chi cục Dân số - Kế hoạch hóa gia đình",
-    "Chi cục An toàn vệ sinh thực phẩm",
-    "Chi cục Giám định xây dựng",
-    "Trung tâm Phục vụ hành chính công",
-    "Trung tâm Xúc tiến Đầu tư, Thương mại và Du lịch",
-    "Trung tâm Kiểm soát bệnh tật",
-    "Trung tâm Công nghệ thông tin và Truyền thông",
-    "Trung tâm Dịch vụ việc làm",
-)
-
-# The 63 provinces before the 2025 reorganisation, in the statistics office's order, with their
-# district-level units as of 2024. Prefixes: "TP " thành phố, "TX " thị xã, "Q " quận, none huyện.
-_PROVINCES: Final = (
-    (
-        "thành phố Hà Nội",
-        "Q Ba Đình; Q Hoàn Kiếm; Q Tây Hồ; Q Long Biên; Q Cầu Giấy; Q Đống Đa; Q Hai Bà Trưng; "
-        "Q Hoàng Mai; Q Thanh Xuân; Q Nam Từ Liêm; Q Bắc Từ Liêm; Q Hà Đông; TX Sơn Tây; Sóc Sơn; "
-        "Đông Anh; Gia Lâm; Thanh Trì; Mê Linh; Ba Vì; Phúc Thọ; Đan Phượng; Hoài Đức; Quốc Oai; "
-        "Thạch Thất; Chương Mỹ; Thanh Oai; Thường Tín; Phú Xuyên; Ứng Hòa; Mỹ Đức",
-    ),
-    (
-        "tỉnh Hà Giang",
-        "TP Hà Giang; Đồng Văn; Mèo Vạc; Yên Minh; Quản Bạ; Vị Xuyên; Bắc Mê; Hoàng Su Phì; "
-        "Xín Mần; Bắc Quang; Quang Bình",
-    ),
-    (
-        "tỉnh Cao Bằng",
-        "TP Cao Bằng; Bảo Lâm; Bảo Lạc; Hà Quảng; Trùng Khánh; Hạ Lang; Quảng Hòa; Hòa An; "
-        "Nguyên Bình; Thạch An",
-    ),
-    (
-        "tỉnh Bắc Kạn",
-        "TP Bắc Kạn; Pác Nặm; Ba Bể; Ngân Sơn; Bạch Thông; Chợ Đồn; Chợ Mới; Na Rì",
-    ),
-    (
-        "tỉnh Tuyên Quang",
-        "TP Tuyên Quang; Lâm Bình; Na Hang; Chiêm Hóa; Hàm Yên; Yên Sơn; Sơn Dương",
-    ),
-    (
-        "tỉnh Lào Cai",
-        "TP Lào Cai; Bát Xát; Mường Khương; Si Ma Cai; Bắc Hà; Bảo Thắng; Bảo Yên; TX Sa Pa; "
-        "Văn Bàn",
-    ),
-    (
-        "tỉnh Điện Biên",
-        "TP Điện Biên Phủ; TX Mường Lay; Mường Nhé; Mường Chà; Tủa Chùa; Tuần Giáo; Điện Biên; "
-        "Điện Biên Đông; Mường Ảng; Nậm Pồ",
-    ),
-    (
-        "tỉnh Lai Châu",
-        "TP Lai Châu; Tam Đường; Mường Tè; Sìn Hồ; Phong Thổ; Than Uyên; Tân Uyên; Nậm Nhùn",
-    ),
-    (
-        "tỉnh Sơn La",
-        "TP Sơn La; Quỳnh Nhai; Thuận Châu; Mường La; Bắc Yên; Phù Yên; Mộc Châu; Yên Châu; "
-        "Mai Sơn; Sông Mã; Sốp Cộp; Vân Hồ",
-    ),
-    (
-        "tỉnh Yên Bái",
-        "TP Yên Bái; TX Nghĩa Lộ; Lục Yên; Văn Yên; Mù Cang Chải; Trấn Yên; Trạm Tấu; Văn Chấn; "
-        "Yên Bình",
-    ),
-    (
-        "tỉnh Hòa Bình",
-        "TP Hòa Bình; Đà Bắc; Lương Sơn; Kim Bôi; Cao Phong; Tân Lạc; Mai Châu; Lạc Sơn; "
-        "Yên Thủy; Lạc Thủy",
-    ),
-    (
-        "tỉnh Thái Nguyên",
-        "TP Thái Nguyên; TP Sông Công; TP Phổ Yên; Định Hóa; Phú Lương; Đồng Hỷ; Võ Nhai; Đại Từ; "
-        "Phú Bình",
-    ),
-    (
-        "tỉnh Lạng Sơn",
-        "TP Lạng Sơn; Tràng Định; Bình Gia; Văn Lãng; Cao Lộc; Văn Quan; Bắc Sơn; Hữu Lũng; "
-        "Chi Lăng; Lộc Bình; Đình Lập",
-    ),
-    (
-        "tỉnh Quảng Ninh",
-        "TP Hạ Long; TP Móng Cái; TP Cẩm Phả; TP Uông Bí; TP Đông Triều; TX Quảng Yên; Bình Liêu; "
-        "Tiên Yên; Đầm Hà; Hải Hà; Ba Chẽ; Vân Đồn; Cô Tô",
-    ),
-    (
-        "tỉnh Bắc Giang",
-        "TP Bắc Giang; TX Việt Yên; Yên Thế; Tân Yên; Lạng Giang; Lục Nam; Lục Ngạn; Sơn Động; "
-        "Yên Dũng; Hiệp Hòa",
-    ),
-    (
-        "tỉnh Phú Thọ",
-        "TP Việt Trì; TX Phú Thọ; Đoan Hùng; Hạ Hòa; Thanh Ba; Phù Ninh; Yên Lập; Cẩm Khê; "
-        "Tam Nông; Lâm Thao; Thanh Sơn; Thanh Thủy; Tân Sơn",
-    ),
-    (
-        "tỉnh Vĩnh Phúc",
-        "TP Vĩnh Yên; TP Phúc Yên; Lập Thạch; Tam Dương; Tam Đảo; Bình Xuyên; Yên Lạc; "
-        "Vĩnh Tường; Sông Lô",
-    ),
-    (
-        "tỉnh Bắc Ninh",
-        "TP Bắc Ninh; TP Từ Sơn; TX Quế Võ; TX Thuận Thành; Yên Phong; Tiên Du; Gia Bình; "
-        "Lương Tài",
-    ),
-    (
-        "tỉnh Hải Dương",
-        "TP Hải Dương; TP Chí Linh; TX Kinh Môn; Nam Sách; Kim Thành; Thanh Hà; Cẩm Giàng; "
-        "Bình Giang; Gia Lộc; Tứ Kỳ; Ninh Giang; Thanh Miện",
-    ),
-    (
-        "thành phố Hải Phòng",
-        "Q Hồng Bàng; Q Ngô Quyền; Q Lê Chân; Q Hải An; Q Kiến An; Q Đồ Sơn; Q Dương Kinh; "
-        "Thủy Nguyên; An Dương; An Lão; Kiến Thụy; Tiên Lãng; Vĩnh Bảo; Cát Hải; Bạch Long Vĩ",
-    ),
-    (
-        "tỉnh Hưng Yên",
-        "TP Hưng Yên; TX Mỹ Hào; Văn Lâm; Văn Giang; Yên Mỹ; Ân Thi; Khoái Châu; Kim Động; "
-        "Tiên Lữ; Phù Cừ",
-    ),
-    (
-        "tỉnh Thái Bình",
-        "TP Thái Bình; Quỳnh Phụ; Hưng Hà; Đông Hưng; Thái Thụy; Tiền Hải; Kiến Xương; Vũ Thư",
-    ),
-    (
-        "tỉnh Hà Nam",
-        "TP Phủ Lý; TX Duy Tiên; Kim Bảng; Thanh Liêm; Bình Lục; Lý Nhân",
-    ),
-    (
-        "tỉnh Nam Định",
-        "TP Nam Định; Mỹ Lộc; Vụ Bản; Ý Yên; Nghĩa Hưng; Nam Trực; Trực Ninh; Xuân Trường; "
-        "Giao Thủy; Hải Hậu",
-    ),
-    (
-        "tỉnh Ninh Bình",
-        "TP Ninh Bình; TP Tam Điệp; Nho Quan; Gia Viễn; Hoa Lư; Yên Khánh; Kim Sơn; Yên Mô",
-    ),
-    (
-        "tỉnh Thanh Hóa",
-        "TP Thanh Hóa; TX Bỉm Sơn; TP Sầm Sơn; TX Nghi Sơn; Mường Lát; Quan Hóa; Bá Thước; "
-        "Quan Sơn; Lang Chánh; Ngọc Lặc; Cẩm Thủy; Thạch Thành; Hà Trung; Vĩnh Lộc; Yên Định; "
-        "Thọ Xuân; Thường Xuân; Triệu Sơn; Thiệu Hóa; Hoằng Hóa; Hậu Lộc; Nga Sơn; Như Xuân; "
-        "Như Thanh; Nông Cống; Đông Sơn; Quảng Xương",
-    ),
-    (
-        "tỉnh Nghệ An",
-        "TP Vinh; TX Cửa Lò; TX Thái Hòa; TX Hoàng Mai; Quế Phong; Quỳ Châu; Kỳ Sơn; Tương Dương; "
-        "Nghĩa Đàn; Quỳ Hợp; Quỳnh Lưu; Con Cuông; Tân Kỳ; Anh Sơn; Diễn Châu; Yên Thành; "
-        "Đô Lương; Thanh Chương; Nghi Lộc; Nam Đàn; Hưng Nguyên",
-    ),
-    (
-        "tỉnh Hà Tĩnh",
-        "TP Hà Tĩnh; TX Hồng Lĩnh; TX Kỳ Anh; Hương Sơn; Đức Thọ; Vũ Quang; Nghi Xuân; Can Lộc; "
-        "Hương Khê; Thạch Hà; Cẩm Xuyên; Kỳ Anh; Lộc Hà",
-    ),
-    (
-        "tỉnh Quảng Bình",
-        "TP Đồng Hới; TX Ba Đồn; Minh Hóa; Tuyên Hóa; Quảng Trạch; Bố Trạch; Quảng Ninh; Lệ Thủy",
-    ),
-    (
-        "tỉnh Quảng Trị",
-        "TP Đông Hà; TX Quảng Trị; Vĩnh Linh; Hướng Hóa; Gio Linh; Đakrông; Cam Lộ; Triệu Phong; "
-        "Hải Lăng; Cồn Cỏ",
-    ),
-    (
-        "tỉnh Thừa Thiên Huế",
-        "TP Huế; TX Hương Thủy; TX Hương Trà; Phong Điền; Quảng Điền; Phú Vang; A Lưới; Phú Lộc; "
-        "Nam Đông",
-    ),
-    (
-        "thành phố Đà Nẵng",
-        "Q Liên Chiểu; Q Thanh Khê; Q Hải Châu; Q Sơn Trà; Q Ngũ Hành Sơn; Q Cẩm Lệ; Hòa Vang; "
-        "Hoàng Sa",
-    ),
-    (
-        "tỉnh Quảng Nam",
-        "TP Tam Kỳ; TP Hội An; TX Điện Bàn; Tây Giang; Đông Giang; Đại Lộc; Duy Xuyên; Quế Sơn; "
-        "Nam Giang; Phước Sơn; Hiệp Đức; Thăng Bình; Tiên Phước; Bắc Trà My; Nam Trà My; "
-        "Núi Thành; Phú Ninh; Nông Sơn",
-    ),
-    (
-        "tỉnh Quảng Ngãi",
-        "TP Quảng Ngãi; TX Đức Phổ; Bình Sơn; Trà Bồng; Sơn Tịnh; Tư Nghĩa; Sơn Hà; Sơn Tây; "
-        "Minh Long; Nghĩa Hành; Mộ Đức; Ba Tơ; Lý Sơn",
-    ),
-    (
-        "tỉnh Bình Định",
-        "TP Quy Nhơn; TX Hoài Nhơn; TX An Nhơn; An Lão; Hoài Ân; Phù Mỹ; Vĩnh Thạnh; Tây Sơn; "
-        "Phù Cát; Tuy Phước; Vân Canh",
-    ),
-    (
-        "tỉnh Phú Yên",
-        "TP Tuy Hòa; TX Sông Cầu; TX Đông Hòa; Đồng Xuân; Tuy An; Sơn Hòa; Sông Hinh; Tây Hòa; "
-        "Phú Hòa",
-    ),
-    (
-        "tỉnh Khánh Hòa",
-        "TP Nha Trang; TP Cam Ranh; TX Ninh Hòa; Cam Lâm; Vạn Ninh; Khánh Vĩnh; Diên Khánh; "
-        "Khánh Sơn; Trường Sa",
-    ),
-    (
-        "tỉnh Ninh Thuận",
-        "TP Phan Rang - Tháp Chàm; Bác Ái; Ninh Sơn; Ninh Hải; Ninh Phước; Thuận Bắc; Thuận Nam",
-    ),
-    (
-        "tỉnh Bình Thuận",
-        "TP Phan Thiết; TX La Gi; Tuy Phong; Bắc Bình; Hàm Thuận Bắc; Hàm Thuận Nam; Tánh Linh; "
-        "Đức Linh; Hàm Tân; Phú Quý",
-    ),
-    (
-        "tỉnh Kon Tum",
-        "TP Kon Tum; Đắk Glei; Ngọc Hồi; Đắk Tô; Kon Plông; Kon Rẫy; Đắk Hà; Sa Thầy; "
-        "Tu Mơ Rông; Ia H'Drai",
-    ),
-    (
-        "tỉnh Gia Lai",
-        "TP Pleiku; TX An Khê; TX Ayun Pa; Kbang; Đak Đoa; Chư Păh; Ia Grai; Mang Yang; "
-        "Kông Chro; Đức Cơ; Chư Prông; Chư Sê; Đak Pơ; Ia Pa; Krông Pa; Phú Thiện; Chư Pưh",
-    ),
-    (
-        "tỉnh Đắk Lắk",
-        "TP Buôn Ma Thuột; TX Buôn Hồ; Ea H'leo; Ea Súp; Buôn Đôn; Cư M'gar; Krông Búk; "
-        "Krông Năng; Ea Kar; M'Đrắk; Krông Bông; Krông Pắc; Krông A Na; Lắk; Cư Kuin",
-    ),
-    (
-        "tỉnh Đắk Nông",
-        "TP Gia Nghĩa; Đắk Glong; Cư Jút; Đắk Mil; Krông Nô; Đắk Song; Đắk R'lấp; Tuy Đức",
-    ),
-    (
-        "tỉnh Lâm Đồng",
-        "TP Đà Lạt; TP Bảo Lộc; Đam Rông; Lạc Dương; Lâm Hà; Đơn Dương; Đức Trọng; Di Linh; "
-        "Bảo Lâm; Đạ Huoai; Đạ Tẻh; Cát Tiên",
-    ),
-    (
-        "tỉnh Bình Phước",
-        "TP Đồng Xoài; TX Phước Long; TX Bình Long; TX Chơn Thành; Bù Gia Mập; Lộc Ninh; Bù Đốp; "
-        "Hớn Quản; Đồng Phú; Bù Đăng; Phú Riềng",
-    ),
-    (
-        "tỉnh Tây Ninh",
-        "TP Tây Ninh; TX Hòa Thành; TX Trảng Bàng; Tân Biên; Tân Châu; Dương Minh Châu; "
-        "Châu Thành; Gò Dầu; Bến Cầu",
-    ),
-    (
-        "tỉnh Bình Dương",
-        "TP Thủ Dầu Một; TP Dĩ An; TP Thuận An; TP Bến Cát; TP Tân Uyên; Bàu Bàng; Dầu Tiếng; "
-        "Phú Giáo; Bắc Tân Uyên",
-    ),
-    (
-        "tỉnh Đồng Nai",
-        "TP Biên Hòa; TP Long Khánh; Tân Phú; Vĩnh Cửu; Định Quán; Trảng Bom; Thống Nhất; "
-        "Cẩm Mỹ; Long Thành; Xuân Lộc; Nhơn Trạch",
-    ),
-    (
-        "tỉnh Bà Rịa - Vũng Tàu",
-        "TP Vũng Tàu; TP Bà Rịa; TX Phú Mỹ; Châu Đức; Xuyên Mộc; Long Điền; Đất Đỏ; Côn Đảo",
-    ),
-    (
-        "thành phố Hồ Chí Minh",
-        "TP Thủ Đức; Q 1; Q 3; Q 4; Q 5; Q 6; Q 7; Q 8; Q 10; Q 11; Q 12; Q Gò Vấp; Q Bình Thạnh; "
-        "Q Tân Bình; Q Tân Phú; Q Phú Nhuận; Q Bình Tân; Củ Chi; Hóc Môn; Bình Chánh; Nhà Bè; "
-        "Cần Giờ",
-    ),
-    (
-        "tỉnh Long An",
-        "TP Tân An; TX Kiến Tường; Tân Hưng; Vĩnh Hưng; Mộc Hóa; Tân Thạnh; Thạnh Hóa; Đức Huệ; "
-        "Đức Hòa; Bến Lức; Thủ Thừa; Tân Trụ; Cần Đước; Cần Giuộc; Châu Thành",
-    ),
-    (
-        "tỉnh Tiền Giang",
-        "TP Mỹ Tho; TP Gò Công; TX Cai Lậy; Tân Phước; Cái Bè; Cai Lậy; Châu Thành; Chợ Gạo; "
-        "Gò Công Tây; Gò Công Đông; Tân Phú Đông",
-    ),
-    (
-        "tỉnh Bến Tre",
-        "TP Bến Tre; Châu Thành; Chợ Lách; Mỏ Cày Nam; Giồng Trôm; Bình Đại; Ba Tri; Thạnh Phú; "
-        "Mỏ Cày Bắc",
-    ),
-    (
-        "tỉnh Trà Vinh",
-        "TP Trà Vinh; TX Duyên Hải; Càng Long; Cầu Kè; Tiểu Cần; Châu Thành; Cầu Ngang; Trà Cú; "
-        "Duyên Hải",
-    ),
-    (
-        "tỉnh Vĩnh Long",
-        "TP Vĩnh Long; TX Bình Minh; Long Hồ; Mang Thít; Vũng Liêm; Tam Bình; Trà Ôn; Bình Tân",
-    ),
-    (
-        "tỉnh Đồng Tháp",
-        "TP Cao Lãnh; TP Sa Đéc; TP Hồng Ngự; Tân Hồng; Hồng Ngự; Tam Nông; Tháp Mười; Cao Lãnh; "
-        "Thanh Bình; Lấp Vò; Lai Vung; Châu Thành",
-    ),
-    (
-        "tỉnh An Giang",
-        "TP Long Xuyên; TP Châu Đốc; TX Tân Châu; TX Tịnh Biên; An Phú; Phú Tân; Châu Phú; "
-        "Tri Tôn; Châu Thành; Chợ Mới; Thoại Sơn",
-    ),
-    (
-        "tỉnh Kiên Giang",
-        "TP Rạch Giá; TP Hà Tiên; TP Phú Quốc; Kiên Lương; Hòn Đất; Tân Hiệp; Châu Thành; "
-        "Giồng Riềng; Gò Quao; An Biên; An Minh; Vĩnh Thuận; Kiên Hải; U Minh Thượng; Giang Thành",
-    ),
-    (
-        "thành phố Cần Thơ",
-        "Q Ninh Kiều; Q Ô Môn; Q Bình Thủy; Q Cái Răng; Q Thốt Nốt; Vĩnh Thạnh; Cờ Đỏ; "
-        "Phong Điền; Thới Lai",
-    ),
-    (
-        "tỉnh Hậu Giang",
-        "TP Vị Thanh; TP Ngã Bảy; TX Long Mỹ; Châu Thành A; Châu Thành; Phụng Hiệp; Vị Thủy; "
-        "Long Mỹ",
-    ),
-    (
-        "tỉnh Sóc Trăng",
-        "TP Sóc Trăng; TX Ngã Năm; TX Vĩnh Châu; Châu Thành; Kế Sách; Mỹ Tú; Cù Lao Dung; "
-        "Long Phú; Mỹ Xuyên; Thạnh Trị; Trần Đề",
-    ),
-    (
-        "tỉnh Bạc Liêu",
-        "TP Bạc Liêu; TX Giá Rai; Hồng Dân; Phước Long; Vĩnh Lợi; Đông Hải; Hòa Bình",
-    ),
-    (
-        "tỉnh Cà Mau",
-        "TP Cà Mau; U Minh; Thới Bình; Trần Văn Thời; Cái Nước; Đầm Dơi; Năm Căn; Phú Tân; "
-        "Ngọc Hiển",
-    ),
-)
-_DISTRICT_PREFIXES: Final = {"TP": "thành phố", "TX": "thị xã", "Q": "quận"}
 
 # Relative number of respondents per unit kind, close to the real ratios: a provincial council
 # has 50-95 delegates, a department 4 leaders and a dozen division heads, a district 3-5 leaders.
@@ -671,7 +208,7 @@ def _districts(province: str, encoded: str) -> list[str]:
     names = []
     for item in encoded.split("; "):
         prefix, _, rest = item.partition(" ")
-        kind = _DISTRICT_PREFIXES.get(prefix)
+        kind = DISTRICT_PREFIXES.get(prefix)
         district = f"{kind} {rest}" if kind else f"huyện {item}"
         names.append(f"UBND {district}, {province}")
     return names
@@ -680,10 +217,10 @@ def _districts(province: str, encoded: str) -> list[str]:
 def _national_pool() -> list[tuple[str, str]]:
     """Every unit a national roster can use, as (unit name, kind), grouped by province."""
     pool: list[tuple[str, str]] = []
-    for province, encoded in _PROVINCES:
+    for province, encoded in PROVINCES:
         pool.append((f"HĐND {province}", "council"))
-        pool += [(f"{agency} {province}", "department") for agency in _PROVINCE_AGENCIES]
-        pool += [(f"{agency} {province}", "subordinate") for agency in _SUBORDINATE_AGENCIES]
+        pool += [(f"{agency} {province}", "department") for agency in PROVINCE_AGENCIES]
+        pool += [(f"{agency} {province}", "subordinate") for agency in SUBORDINATE_AGENCIES]
         pool += [(unit, "district") for unit in _districts(province, encoded)]
     return pool
 
@@ -820,165 +357,25 @@ def _leader_titles(info: _UnitInfo) -> tuple[str, str]:
     return "Thủ trưởng đơn vị", "Phó Thủ trưởng đơn vị"
 
 
-@dataclass(frozen=True, slots=True)
-class _Division:
-    """A division inside a unit (phòng, văn phòng, thanh tra) and its titles."""
-
-    label: str  # as written after a staff rank: "Phòng Nội vụ", "Văn phòng Sở"
-    head: str  # "Trưởng phòng Nội vụ", "Chánh Văn phòng Sở"
-    deputy: str
-
-
-def _phong(name: str) -> _Division:
-    return _Division(f"Phòng {name}", f"Trưởng phòng {name}", f"Phó Trưởng phòng {name}")
-
-
-def _office(label: str) -> _Division:
-    return _Division(label, f"Chánh {label}", f"Phó Chánh {label}")
-
-
-# Specialised divisions of the larger departments; every department also has a Văn phòng and a
-# Thanh tra, and most a Phòng Kế hoạch - Tài chính.
-_DEPARTMENT_DIVISIONS: Final[dict[str, tuple[str, ...]]] = {
-    "Sở Nội vụ": (
-        "Cải cách hành chính",
-        "Tổ chức - Biên chế",
-        "Công chức, viên chức",
-        "Xây dựng chính quyền và Công tác thanh niên",
-    ),
-    "Sở Tài chính": (
-        "Quản lý ngân sách",
-        "Tài chính hành chính sự nghiệp",
-        "Quản lý giá và Công sản",
-        "Tài chính đầu tư",
-    ),
-    "Sở Kế hoạch và Đầu tư": (
-        "Tổng hợp, Quy hoạch",
-        "Đăng ký kinh doanh",
-        "Kinh tế ngành",
-        "Đấu thầu, Thẩm định và Giám sát đầu tư",
-    ),
-    "Sở Tư pháp": (
-        "Xây dựng và Kiểm tra văn bản",
-        "Phổ biến, giáo dục pháp luật",
-        "Hành chính tư pháp",
-        "Bổ trợ tư pháp",
-    ),
-    "Sở Giáo dục và Đào tạo": (
-        "Giáo dục Mầm non",
-        "Giáo dục Tiểu học",
-        "Giáo dục Trung học",
-        "Khảo thí và Kiểm định chất lượng giáo dục",
-    ),
-    "Sở Y tế": ("Nghiệp vụ Y", "Nghiệp vụ Dược", "Tổ chức cán bộ"),
-    "Sở Xây dựng": (
-        "Quản lý xây dựng",
-        "Quy hoạch - Kiến trúc",
-        "Phát triển đô thị",
-        "Quản lý nhà và Thị trường bất động sản",
-    ),
-    "Sở Tài nguyên và Môi trường": (
-        "Quản lý đất đai",
-        "Tài nguyên nước và Khoáng sản",
-        "Đo đạc, Bản đồ và Viễn thám",
-    ),
-    "Sở Giao thông vận tải": (
-        "Quản lý kết cấu hạ tầng giao thông",
-        "Quản lý vận tải, phương tiện và người lái",
-        "Quản lý chất lượng công trình giao thông",
-    ),
-    "Sở Công Thương": (
-        "Quản lý công nghiệp",
-        "Quản lý thương mại",
-        "Quản lý năng lượng",
-        "Kỹ thuật an toàn - Môi trường",
-    ),
-    "Sở Lao động - Thương binh và Xã hội": (
-        "Lao động - Việc làm",
-        "Người có công",
-        "Bảo trợ xã hội",
-        "Giáo dục nghề nghiệp",
-    ),
-    "Sở Thông tin và Truyền thông": (
-        "Công nghệ thông tin",
-        "Báo chí - Xuất bản",
-        "Bưu chính - Viễn thông",
-    ),
-}
-_OTHER_DIVISIONS: Final[dict[str, tuple[_Division, ...]]] = {
-    "Văn phòng UBND": (
-        _phong("Tổng hợp"),
-        _phong("Kinh tế"),
-        _phong("Khoa giáo - Văn xã"),
-        _phong("Nội chính"),
-        _phong("Hành chính - Tổ chức"),
-        _phong("Quản trị - Tài vụ"),
-        _phong("Kiểm soát thủ tục hành chính"),
-    ),
-    "Thanh tra": (
-        _office("Văn phòng"),
-        _phong("Nghiệp vụ 1"),
-        _phong("Nghiệp vụ 2"),
-        _phong("Nghiệp vụ 3"),
-        _phong("Tiếp công dân và Xử lý đơn thư"),
-        _phong("Phòng, chống tham nhũng"),
-    ),
-}
-_SMALL_AGENCY_DIVISIONS: Final = (
-    _phong("Hành chính - Tổng hợp"),
-    _phong("Nghiệp vụ"),
-    _phong("Kế hoạch - Tài chính"),
-    _phong("Thanh tra - Pháp chế"),
-)
-# The specialised bodies of a district People's Committee.
-_DISTRICT_DIVISIONS: Final = (
-    _office("Văn phòng HĐND và UBND"),
-    _office("Thanh tra huyện"),
-    _phong("Nội vụ"),
-    _phong("Tư pháp"),
-    _phong("Tài chính - Kế hoạch"),
-    _phong("Tài nguyên và Môi trường"),
-    _phong("Lao động - Thương binh và Xã hội"),
-    _phong("Văn hóa và Thông tin"),
-    _phong("Giáo dục và Đào tạo"),
-    _phong("Y tế"),
-    _phong("Nông nghiệp và Phát triển nông thôn"),
-    _phong("Kinh tế và Hạ tầng"),
-    _phong("Dân tộc"),
-)
-# A town or city has an economy and an urban management division instead of the rural ones.
-_TOWN_DIVISIONS: Final = (
-    _office("Văn phòng HĐND và UBND"),
-    _office("Thanh tra thành phố"),  # replaced by the locality's own level in _divisions
-    *_DISTRICT_DIVISIONS[2:10],
-    _phong("Kinh tế"),
-    _phong("Quản lý đô thị"),
-)
-
-
-def _divisions(info: _UnitInfo) -> tuple[_Division, ...]:
+def _divisions(info: _UnitInfo) -> tuple[Division, ...]:
     if info.kind == "district":
         level = _split_locality(info.locality)[0] or "huyện"
-        base = _DISTRICT_DIVISIONS if level == "huyện" else _TOWN_DIVISIONS
-        return (base[0], _office(f"Thanh tra {level}"), *base[2:])
+        base = DISTRICT_DIVISIONS if level == "huyện" else TOWN_DIVISIONS
+        return (base[0], office(f"Thanh tra {level}"), *base[2:])
     if info.kind == "council":
-        return (_office("Văn phòng Đoàn ĐBQH và HĐND"),)
-    if info.agency in _OTHER_DIVISIONS:
-        return _OTHER_DIVISIONS[info.agency]
+        return (office("Văn phòng Đoàn ĐBQH và HĐND"),)
+    if info.agency in OTHER_DIVISIONS:
+        return OTHER_DIVISIONS[info.agency]
     if info.agency.startswith("Sở "):
-        specialised = _DEPARTMENT_DIVISIONS.get(info.agency, ("Nghiệp vụ", "Quản lý chuyên ngành"))
+        specialised = DEPARTMENT_DIVISIONS.get(info.agency, ("Nghiệp vụ", "Quản lý chuyên ngành"))
         common = ("Kế hoạch - Tài chính",) if info.agency != "Sở Tài chính" else ()
         return (
-            _office("Văn phòng Sở"),
-            _office("Thanh tra Sở"),
-            *(_phong(name) for name in (*common, *specialised)),
+            office("Văn phòng Sở"),
+            office("Thanh tra Sở"),
+            *(phong(name) for name in (*common, *specialised)),
         )
-    return _SMALL_AGENCY_DIVISIONS
+    return SMALL_AGENCY_DIVISIONS
 
-
-# Share of women by kind of post: leadership posts are still mostly held by men.
-_WOMEN_AMONG_LEADERS: Final = 0.3
-_WOMEN_AMONG_STAFF: Final = 0.55
 
 Post = tuple[str, float]  # (position, probability the holder is a woman)
 
@@ -989,13 +386,13 @@ def _own_leaders(info: _UnitInfo, count: int) -> list[Post]:
     # A district People's Committee also has ordinary members (heads of police, army, offices).
     extra = f"Ủy viên UBND {info.locality}" if info.kind == "district" else deputy
     titles += [extra] * (count - len(titles))
-    return [(t, _WOMEN_AMONG_LEADERS) for t in titles[:count]]
+    return [(t, WOMEN_AMONG_LEADERS) for t in titles[:count]]
 
 
 def _division_leaders(info: _UnitInfo, count: int, rng: random.Random) -> list[Post]:
     """Heads and deputies of divisions; a division never gets two heads."""
     posts: list[Post] = []
-    if info.kind == "agency" and info.agency in _SUBORDINATE_AGENCIES:
+    if info.kind == "agency" and info.agency in SUBORDINATE_AGENCIES:
         # The unit *is* a "đơn vị trực thuộc sở": its own leaders come first.
         posts = _own_leaders(info, min(count, 3))
     divisions = list(_divisions(info))
@@ -1010,31 +407,21 @@ def _division_leaders(info: _UnitInfo, count: int, rng: random.Random) -> list[P
         else:
             title = division.deputy
         visited.add(division.label)
-        posts.append((title, _WOMEN_AMONG_LEADERS))
+        posts.append((title, WOMEN_AMONG_LEADERS))
     return posts
-
-
-_STAFF_RANKS: Final = (
-    ("Chuyên viên", 60),
-    ("Chuyên viên chính", 20),
-    ("Cán sự", 5),
-    ("Kế toán viên", 5),
-    ("Văn thư", 3),
-    ("Viên chức", 7),
-)
 
 
 def _staff(info: _UnitInfo, count: int, rng: random.Random) -> list[Post]:
     divisions = _divisions(info)
-    ranks = [r for r, _ in _STAFF_RANKS]
-    weights = [w for _, w in _STAFF_RANKS]
+    ranks = [r for r, _ in STAFF_RANKS]
+    weights = [w for _, w in STAFF_RANKS]
     posts = []
     for _ in range(count):
         division = rng.choice(divisions)
         rank = rng.choices(ranks, weights)[0]
         if division.label.startswith("Thanh tra") and rng.random() < 0.5:
             rank = "Thanh tra viên"
-        posts.append((f"{rank} {division.label}", _WOMEN_AMONG_STAFF))
+        posts.append((f"{rank} {division.label}", WOMEN_AMONG_STAFF))
     return posts
 
 
@@ -1048,32 +435,22 @@ def _delegates(info: _UnitInfo, count: int) -> list[Post]:
     posts = [f"Chủ tịch HĐND {where}", f"Phó Chủ tịch HĐND {where}"]
     posts += [f"Trưởng Ban {c} HĐND {where}" for c in committees]
     posts += [f"Đại biểu HĐND {where}"] * max(0, count - len(posts))
-    return [(p, _WOMEN_AMONG_LEADERS) for p in posts[:count]]
-
-
-_COMMUNE_CIVIL_SERVANTS: Final = (
-    "Văn phòng - Thống kê",
-    "Địa chính - Xây dựng",
-    "Tư pháp - Hộ tịch",
-    "Văn hóa - Xã hội",
-    "Tài chính - Kế toán",
-)
+    return [(p, WOMEN_AMONG_LEADERS) for p in posts[:count]]
 
 
 def _commune_people(info: _UnitInfo, count: int, rng: random.Random) -> list[Post]:
     """Five people per commune (Party, council, committee chair and deputy, a civil servant)."""
     communes = list(SONLA_COMMUNES.get(info.locality, ()))
-    communes += [c for c in _GENERIC_COMMUNES if c not in communes]
+    communes += [c for c in GENERIC_COMMUNES if c not in communes]
     posts: list[Post] = []
     for n in range(count):
         commune = communes[(n // 5) % len(communes)]
         slot = n % 5
         if slot == 4:
-            servant = rng.choice(_COMMUNE_CIVIL_SERVANTS)
-            posts.append((f"Công chức {servant} {commune}", _WOMEN_AMONG_STAFF))
+            servant = rng.choice(COMMUNE_CIVIL_SERVANTS)
+            posts.append((f"Công chức {servant} {commune}", WOMEN_AMONG_STAFF))
             continue
-        title = ("Bí thư Đảng ủy", "Chủ tịch HĐND", "Chủ tịch UBND", "Phó Chủ tịch UBND")[slot]
-        posts.append((f"{title} {commune}", _WOMEN_AMONG_LEADERS))
+        posts.append((f"{COMMUNE_LEADERS[slot]} {commune}", WOMEN_AMONG_LEADERS))
     return posts
 
 
@@ -1094,143 +471,12 @@ def _posts(group: str, unit: str, count: int, rng: random.Random) -> list[Post]:
         return _division_leaders(info, count, rng)
     if "ubnd cấp huyện" in g or "cấp sở" in g:
         return _own_leaders(info, count)
-    return [("Chuyên viên", _WOMEN_AMONG_STAFF)] * count
+    return [("Chuyên viên", WOMEN_AMONG_STAFF)] * count
 
 
 # --------------------------------------------------------------------------------------------
-# People: names, e-mail addresses, phone numbers
+# People: mailbox codes for units, and unique e-mail addresses and phone numbers
 # --------------------------------------------------------------------------------------------
-
-# Family names with their approximate share of the population (percent). Lò, Cầm, Quàng and
-# Lường are Thái family names, common in Sơn La.
-_FAMILY_NAMES: Final = (
-    ("Nguyễn", 38.0),
-    ("Trần", 11.0),
-    ("Lê", 9.5),
-    ("Phạm", 7.0),
-    ("Hoàng", 3.0),
-    ("Huỳnh", 2.0),
-    ("Phan", 4.5),
-    ("Vũ", 2.4),
-    ("Võ", 1.5),
-    ("Đặng", 2.1),
-    ("Bùi", 2.0),
-    ("Đỗ", 1.4),
-    ("Hồ", 1.3),
-    ("Ngô", 1.3),
-    ("Dương", 1.0),
-    ("Lý", 0.5),
-    ("Lò", 1.2),
-    ("Cầm", 0.8),
-    ("Quàng", 0.6),
-    ("Lường", 0.6),
-    ("Đinh", 0.9),
-    ("Hà", 0.9),
-    ("Mai", 0.6),
-    ("Trịnh", 0.6),
-    ("Đào", 0.6),
-    ("Trương", 0.7),
-    ("Cao", 0.5),
-    ("Lương", 0.5),
-    ("Lưu", 0.4),
-    ("Nông", 0.4),
-    ("Tạ", 0.3),
-    ("Lâm", 0.3),
-    ("Tô", 0.3),
-    ("Chu", 0.3),
-    ("Triệu", 0.3),
-    ("Phùng", 0.3),
-    ("Vương", 0.2),
-    ("Kiều", 0.2),
-)
-_MALE_MIDDLE: Final = (
-    ("Văn", 35),
-    ("Đức", 8),
-    ("Minh", 8),
-    ("Quang", 6),
-    ("Hữu", 5),
-    ("Đình", 4),
-    ("Xuân", 4),
-    ("Công", 4),
-    ("Ngọc", 4),
-    ("Thành", 3),
-    ("Tiến", 3),
-    ("Mạnh", 3),
-    ("Trọng", 3),
-    ("Duy", 3),
-    ("Thanh", 3),
-    ("Quốc", 3),
-    ("Anh", 2),
-    ("Việt", 2),
-    ("Bá", 2),
-    ("Hoàng", 2),
-)
-_FEMALE_MIDDLE: Final = (
-    ("Thị", 45),
-    ("Thu", 7),
-    ("Ngọc", 6),
-    ("Thanh", 6),
-    ("Hồng", 5),
-    ("Minh", 4),
-    ("Kim", 4),
-    ("Phương", 3),
-    ("Bích", 3),
-    ("Thúy", 2),
-    ("Thuý", 1),
-    ("Mai", 2),
-    ("Hải", 2),
-    ("Khánh", 2),
-    ("Diệu", 1),
-    ("Hoài", 1),
-)
-_SECOND_FEMALE_MIDDLE: Final = ("Thu", "Thanh", "Hồng", "Ngọc", "Kim", "Minh", "Phương", "Bích")
-# Both tone placements ("Hoà"/"Hòa", "Thuý"/"Thúy") occur in real names: NFC keeps them apart.
-_MALE_GIVEN: Final = (
-    "Hùng", "Dũng", "Tuấn", "Minh", "Hải", "Nam", "Sơn", "Thắng", "Long", "Cường", "Đức",
-    "Hoàng", "Quân", "Trung", "Thành", "Phong", "Bình", "Hòa", "Hoà", "Khánh", "Việt", "Hiếu",
-    "Toàn", "Huy", "Tùng", "Quang", "Lợi", "Tú", "Kiên", "Hưng", "Vinh", "Lâm", "Tiến", "Chiến",
-    "Đạt", "Thịnh", "Khoa", "Hiển", "Định", "Tân", "Phúc", "Thuận", "Trường", "Quyết", "Tuyên",
-    "Thủy", "Thuỷ", "Lực", "Ngọc", "Hậu",
-)  # fmt: skip
-_FEMALE_GIVEN: Final = (
-    "Hương", "Lan", "Hoa", "Hằng", "Hạnh", "Huyền", "Trang", "Linh", "Ngọc", "Thảo", "Nga",
-    "Nhung", "Phương", "Thủy", "Thuỷ", "Thúy", "Thuý", "Hòa", "Hoà", "Mai", "Yến", "Oanh",
-    "Loan", "Dung", "Vân", "Hà", "Hiền", "Liên", "Nhàn", "Quỳnh", "Duyên", "Thơm", "Giang",
-    "Hồng", "Tâm", "Chi", "Anh", "Ánh", "Nguyệt", "Xuân", "Lụa", "Hiên",
-)  # fmt: skip
-
-
-def _cumulative(pairs: Sequence[tuple[str, float]]) -> tuple[list[str], list[float]]:
-    names, cum, total = [], [], 0.0
-    for name, weight in pairs:
-        total += weight
-        names.append(name)
-        cum.append(total)
-    return names, cum
-
-
-_FAMILY_CUM: Final = _cumulative(_FAMILY_NAMES)
-_MALE_MIDDLE_CUM: Final = _cumulative(_MALE_MIDDLE)
-_FEMALE_MIDDLE_CUM: Final = _cumulative(_FEMALE_MIDDLE)
-
-# Mobile prefixes in use since the 2018 renumbering. phonenumbers' metadata only accepts 089
-# followed by 6-9, hence "0896"; every other prefix is valid for all its 7 remaining digits.
-_MOBILE_PREFIXES: Final = (
-    "032", "033", "034", "035", "036", "037", "038", "039",
-    "070", "076", "077", "078", "079",
-    "081", "082", "083", "084", "085", "086", "088", "0896",
-    "090", "091", "093", "094", "096", "097", "098",
-)  # fmt: skip
-
-
-def _ascii(text: str) -> str:
-    """ "Nguyễn Đức" -> "Nguyen Duc": what e-mail local parts are made of."""
-    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
-def _squash(text: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", _ascii(text).lower())
 
 
 # Initials would collide or read badly for these (Nội vụ/Ngoại vụ are both "snv").
@@ -1252,7 +498,7 @@ def _agency_code(agency: str) -> str:
         if word.casefold() in _CODE_SKIP_WORDS:
             continue
         # Acronyms (UBND, HĐND, CNTT) keep all their letters, other words give their initial.
-        letters.append(_squash(word) if word.isupper() and len(word) > 1 else _squash(word[0]))
+        letters.append(squash(word) if word.isupper() and len(word) > 1 else squash(word[0]))
     return "".join(letters) or "dv"
 
 
@@ -1263,10 +509,10 @@ def _unit_code(info: _UnitInfo) -> str:
         level, name = _split_locality(info.locality)
         # A province's council is just "hdnd"; district-level bodies are named by place.
         if level in _DISTRICT_LEVELS and not (info.kind == "council" and name == info.province):
-            code += _DISTRICT_LEVELS[level] + _squash(name)
+            code += _DISTRICT_LEVELS[level] + squash(name)
     else:
         code = _agency_code(info.agency)
-    return f"{code}.{_squash(info.province)}" if info.province else code
+    return f"{code}.{squash(info.province)}" if info.province else code
 
 
 @dataclass(frozen=True, slots=True)
@@ -1306,31 +552,18 @@ class _PeopleFactory:
         return self.codes[unit]
 
     def name(self, female: bool) -> str:
-        rng = self.rng
-        family = rng.choices(_FAMILY_CUM[0], cum_weights=_FAMILY_CUM[1])[0]
-        names, cum = _FEMALE_MIDDLE_CUM if female else _MALE_MIDDLE_CUM
-        middle = rng.choices(names, cum_weights=cum)[0]
-        if female and middle == "Thị" and rng.random() < 0.15:
-            middle += " " + rng.choice(_SECOND_FEMALE_MIDDLE)
-        given = rng.choice(_FEMALE_GIVEN if female else _MALE_GIVEN)
-        while given == middle.split()[-1]:
-            given = rng.choice(_FEMALE_GIVEN if female else _MALE_GIVEN)
-        return unicodedata.normalize("NFC", f"{family} {middle} {given}")
+        return random_name(self.rng, female)
 
     def phone(self) -> str:
         while True:
-            prefix = self.rng.choice(_MOBILE_PREFIXES)
-            width = 10 - len(prefix)
-            national = prefix + f"{self.rng.randrange(10**width):0{width}d}"
+            national = random_mobile(self.rng)
             if national not in self.phones:
                 self.phones.add(national)
                 return "+84" + national[1:]
 
     def person(self, unit: str, position: str, women_share: float) -> _Generated:
         full_name = self.name(self.rng.random() < women_share)
-        words = full_name.split()
-        given_ascii = _squash(words[-1])
-        initials = "".join(_squash(w[0]) for w in words[:-1])
+        given_ascii, initials = email_name_parts(full_name)
         code = self.code_for(unit)
         suffix, n = "", 1
         while (email := f"{given_ascii}{initials}{suffix}.{code}@{self.domain}") in self.emails:
@@ -1620,7 +853,7 @@ def _contacts(
         head_title = _leader_titles(info)[0]
         # The head is usually also a respondent: same person, same e-mail, on both sheets.
         head = heads.get((unit, head_title)) or factory.person(
-            unit, head_title, _WOMEN_AMONG_LEADERS
+            unit, head_title, WOMEN_AMONG_LEADERS
         )
         focal = factory.person(unit, _focal_position(info), 0.6)
         for person, role in ((head, ROLE_HEAD), (focal, ROLE_FOCAL_POINT)):

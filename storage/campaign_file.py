@@ -2,6 +2,7 @@
 
 The file is written by hand by a Department of Home Affairs officer, so every problem found is
 reported at once, each with the key it concerns and what to write instead, in Vietnamese.
+The [policy] table is checked by ``storage.policy_file`` and becomes a ``storage.policy.Policy``.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, tzinfo
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+# The policy's names are re-exported: callers have always imported them from here.
+from storage.policy import CHANNELS, DEFAULT_POLICY, Policy, Window, parse_clock, parse_duration
+from storage.policy_file import read_policy
 from storage.presets import PRESETS, GroupSpec, UnitKindSpec, find_preset, infer_unit_kind
 from storage.problems import InputError, Problem
 from storage.text import fold
@@ -39,7 +43,6 @@ __all__ = [
 ]
 
 DEFAULT_TIMEZONE: Final = "Asia/Ho_Chi_Minh"
-CHANNELS: Final = ("email", "telegram", "zalo")
 # Where each person's own code goes in a survey link.
 URL_SLOT: Final = "{token}"
 
@@ -47,99 +50,6 @@ URL_SLOT: Final = "{token}"
 # documents' "chậm nhất là ngày 10/01/2025".
 OPENS_AT_TIME: Final = time(8, 0)
 DEADLINE_TIME: Final = time(17, 0)
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """When messages may go out, in the campaign's time zone."""
-
-    days: frozenset[int]  # 0 = Monday
-    start: time
-    end: time
-    breaks: tuple[tuple[time, time], ...] = ()
-    skip_holidays: str | None = "VN"
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    """How and when non-responders are reminded and focal points alerted."""
-
-    reminders_before_deadline: tuple[timedelta, ...]  # largest first
-    min_gap: timedelta
-    max_reminders: int
-    window: Window
-    escalate_below: float
-    escalate_at: tuple[timedelta, ...]  # largest first
-    digest_at: time
-    channels: tuple[str, ...]  # order of preference
-
-    def to_json(self) -> dict[str, Any]:
-        """Canonical JSON-safe form for the database: seconds, "HH:MM", weekday numbers."""
-        w = self.window
-        return {
-            "reminders_before_deadline": [_seconds(d) for d in self.reminders_before_deadline],
-            "min_gap": _seconds(self.min_gap),
-            "max_reminders": self.max_reminders,
-            "window": {
-                "days": sorted(w.days),
-                "start": _hhmm(w.start),
-                "end": _hhmm(w.end),
-                "breaks": [[_hhmm(a), _hhmm(b)] for a, b in w.breaks],
-                "skip_holidays": w.skip_holidays,
-            },
-            "escalate_below": self.escalate_below,
-            "escalate_at": [_seconds(d) for d in self.escalate_at],
-            "digest_at": _hhmm(self.digest_at),
-            "channels": list(self.channels),
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Policy:
-        """The exact inverse of ``to_json``; ValueError on anything it would not have written."""
-        try:
-            w = data["window"]
-            return cls(
-                reminders_before_deadline=tuple(
-                    _from_seconds(s) for s in _json_list(data["reminders_before_deadline"])
-                ),
-                min_gap=_from_seconds(data["min_gap"]),
-                max_reminders=_json_int(data["max_reminders"]),
-                window=Window(
-                    days=frozenset(_json_day(d) for d in _json_list(w["days"])),
-                    start=_from_hhmm(w["start"]),
-                    end=_from_hhmm(w["end"]),
-                    breaks=tuple(
-                        (_from_hhmm(a), _from_hhmm(b)) for a, b in _json_list(w["breaks"])
-                    ),
-                    skip_holidays=_json_holidays(w["skip_holidays"]),
-                ),
-                escalate_below=_json_float(data["escalate_below"]),
-                escalate_at=tuple(_from_seconds(s) for s in _json_list(data["escalate_at"])),
-                digest_at=_from_hhmm(data["digest_at"]),
-                channels=tuple(_json_channel(c) for c in _json_list(data["channels"])),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"stored policy is malformed: {exc!r}") from exc
-
-
-DEFAULT_WINDOW: Final = Window(
-    days=frozenset(range(5)), start=time(7, 30), end=time(17, 0), breaks=(), skip_holidays="VN"
-)
-DEFAULT_POLICY: Final = Policy(
-    reminders_before_deadline=(
-        timedelta(days=7),
-        timedelta(days=3),
-        timedelta(days=1),
-        timedelta(hours=3),
-    ),
-    min_gap=timedelta(hours=20),
-    max_reminders=4,
-    window=DEFAULT_WINDOW,
-    escalate_below=0.6,
-    escalate_at=(timedelta(days=3), timedelta(days=1)),
-    digest_at=time(8, 0),
-    channels=("email",),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,182 +87,6 @@ class CampaignSpec:
         return infer_unit_kind(unit_name, self.unit_kinds)
 
 
-# --- durations, clock times, days ----------------------------------------------------------
-
-_DURATION_UNITS: Final = {
-    "w": (0, timedelta(weeks=1)),
-    "tuan": (0, timedelta(weeks=1)),
-    "d": (1, timedelta(days=1)),
-    "ngay": (1, timedelta(days=1)),
-    "h": (2, timedelta(hours=1)),
-    "gio": (2, timedelta(hours=1)),
-    "m": (3, timedelta(minutes=1)),
-    "phut": (3, timedelta(minutes=1)),
-}
-_DURATION_PART: Final = re.compile(r"(\d+)(tuan|ngay|gio|phut|w|d|h|m)")
-_DURATION_HELP: Final = "write a number and a unit, e.g. '7d', '3h', '90m', '2w' or '1d12h'"
-
-
-def parse_duration(text: str) -> timedelta:
-    """Read "7d", "3h", "90m", "1d12h", "2w" (or "7 ngày", "3 giờ"); ValueError otherwise.
-
-    Zero is returned as is: whether it makes sense is the caller's decision.
-    """
-    compact = fold(text).replace(" ", "")
-    if not compact:
-        raise ValueError(f"empty duration: {_DURATION_HELP}")
-    if compact.startswith("-"):
-        raise ValueError(f"a duration cannot be negative ({text!r}): {_DURATION_HELP}")
-    total = timedelta()
-    end = 0
-    last_rank = -1
-    for part in _DURATION_PART.finditer(compact):
-        if part.start() != end:
-            break
-        rank, unit = _DURATION_UNITS[part.group(2)]
-        if rank <= last_rank:
-            raise ValueError(
-                f"cannot read duration {text!r}: units go from the largest to the smallest, "
-                "each once, e.g. '1d12h'"
-            )
-        last_rank = rank
-        try:
-            total += int(part.group(1)) * unit
-        except OverflowError as exc:
-            raise ValueError(f"duration {text!r} is too long") from exc
-        end = part.end()
-    if end != len(compact):
-        raise ValueError(f"cannot read duration {text!r}: {_DURATION_HELP}")
-    return total
-
-
-_CLOCK: Final = re.compile(r"(\d{1,2})(?::(\d{2})|h(\d{2})?)")
-
-
-def _parse_clock(value: object) -> time:
-    """Read "07:30", "7:30" or the Vietnamese "7h30" / "7h"; TOML local times too."""
-    if isinstance(value, time):
-        if value.tzinfo is not None or value.second or value.microsecond:
-            raise ValueError("a time of day is hours and minutes, without seconds or offset")
-        return value
-    if not isinstance(value, str):
-        raise TypeError('a time of day is a text such as "07:30"')
-    found = _CLOCK.fullmatch(fold(value).replace(" ", ""))
-    if found is None:
-        raise ValueError(f'cannot read time {value!r}: write HH:MM, e.g. "07:30"')
-    hour = int(found.group(1))
-    minute = int(found.group(2) or found.group(3) or 0)
-    if hour > 23 or minute > 59:
-        raise ValueError(f"time {value!r} does not exist: hours go to 23, minutes to 59")
-    return time(hour, minute)
-
-
-_DAY_WORDS: Final = (
-    ("mon", "monday", "t2", "thu2", "thuhai"),
-    ("tue", "tuesday", "t3", "thu3", "thuba"),
-    ("wed", "wednesday", "t4", "thu4", "thutu"),
-    ("thu", "thursday", "t5", "thu5", "thunam"),
-    ("fri", "friday", "t6", "thu6", "thusau"),
-    ("sat", "saturday", "t7", "thu7", "thubay"),
-    ("sun", "sunday", "cn", "chunhat"),
-)
-_DAYS: Final = {word: number for number, words in enumerate(_DAY_WORDS) for word in words}
-
-
-def _parse_days(value: object) -> frozenset[int]:
-    """Read "mon-fri", "mon,wed,fri", "t2-t6", "t2,t4,cn", "thứ hai - thứ sáu", or a list."""
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        value = ",".join(value)
-    if not isinstance(value, str):
-        raise TypeError('days are a text such as "mon-fri" or "t2-t6"')
-    text = fold(value)
-    for dash in ("–", "—", " den "):
-        text = text.replace(dash, "-")
-    days: set[int] = set()
-    for part in re.split(r"[,;]", text):
-        ends = [_day(word) for word in part.split("-")]
-        if len(ends) == 1:
-            days.add(ends[0])
-        elif len(ends) == 2:
-            first, last = ends
-            # A range may wrap over the weekend: "sat-mon".
-            days.update((first + i) % 7 for i in range((last - first) % 7 + 1))
-        else:
-            raise ValueError(f'cannot read days {value!r}: a range has two ends, e.g. "mon-fri"')
-    return frozenset(days)
-
-
-def _day(word: str) -> int:
-    key = word.replace(" ", "")
-    if key not in _DAYS:
-        raise ValueError(
-            f"unknown day {word.strip()!r}: use mon..sun, or t2..t7 and cn (thứ Hai..Chủ nhật)"
-        )
-    return _DAYS[key]
-
-
-# --- canonical JSON helpers ------------------------------------------------------------------
-
-
-def _seconds(duration: timedelta) -> int:
-    if duration.microseconds:
-        raise ValueError(f"duration {duration} has fractions of a second; policies use whole ones")
-    return duration.days * 86_400 + duration.seconds
-
-
-def _hhmm(moment: time) -> str:
-    if moment.second or moment.microsecond or moment.tzinfo is not None:
-        raise ValueError(f"time {moment} is not a plain HH:MM wall-clock time")
-    return f"{moment.hour:02d}:{moment.minute:02d}"
-
-
-def _from_seconds(value: object) -> timedelta:
-    return timedelta(seconds=_json_int(value))
-
-
-def _from_hhmm(value: object) -> time:
-    if not isinstance(value, str) or not re.fullmatch(r"\d{2}:\d{2}", value):
-        raise ValueError(f"stored time {value!r} is not HH:MM")
-    return time(int(value[:2]), int(value[3:]))
-
-
-def _json_int(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"stored value {value!r} is not an integer")
-    return value
-
-
-def _json_float(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"stored value {value!r} is not a number")
-    return float(value)
-
-
-def _json_list(value: object) -> list[Any]:
-    if not isinstance(value, list):
-        raise TypeError(f"stored value {value!r} is not a list")
-    return value
-
-
-def _json_day(value: object) -> int:
-    day = _json_int(value)
-    if not 0 <= day <= 6:
-        raise ValueError(f"stored weekday {day} is not 0..6")
-    return day
-
-
-def _json_holidays(value: object) -> str | None:
-    if value is not None and value != "VN":
-        raise ValueError(f"stored holiday calendar {value!r} is not 'VN' or null")
-    return value
-
-
-def _json_channel(value: object) -> str:
-    if value not in CHANNELS:
-        raise ValueError(f"stored channel {value!r} is not one of {CHANNELS}")
-    return str(value)
-
-
 # --- reading the file ------------------------------------------------------------------------
 
 _CODE: Final = re.compile(r"[a-z0-9][a-z0-9-]{1,62}[a-z0-9]")
@@ -367,25 +101,10 @@ _CAMPAIGN_KEYS: Final = (
     "timezone",
     "groups",
 )
-_POLICY_KEYS: Final = (
-    "reminders_before_deadline",
-    "min_gap",
-    "max_reminders",
-    "window",
-    "escalate_below",
-    "escalate_at",
-    "digest_at",
-    "channels",
-)
-_WINDOW_KEYS: Final = ("days", "start", "end", "breaks", "skip_holidays")
 _GROUP_KEYS: Final = ("code", "name", "priority", "quota", "aliases")
 _UNIT_KIND_KEYS: Final = ("code", "name", "match")
 _DEFAULT_URL_KEY: Final = "default"
 _URL_EXAMPLE: Final = "https://survey.example.vn/s/{token}"
-_DURATION_HELP_VI: Final = (
-    "Vui lòng ghi số kèm đơn vị: «7d» (7 ngày), «3h» (3 giờ), «90m» (90 phút), «2w» (2 tuần) "
-    "hoặc kết hợp như «1d12h»."
-)
 
 _TOML_ERRORS_VI: Final = (
     ("Invalid value", "giá trị không hợp lệ (chữ phải đặt trong dấu ngoặc kép)"),
@@ -503,35 +222,8 @@ def _syntax_problem(file: str, message: str) -> Problem:
     )
 
 
-def _show(value: object) -> str:
-    if isinstance(value, str):
-        text = value
-    elif isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, date | time):
-        text = value.isoformat()
-    elif isinstance(value, list | dict):
-        text = json.dumps(value, ensure_ascii=False, default=str)
-    else:
-        text = str(value)
-    return text if len(text) <= 200 else text[:199] + "…"
-
-
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
-
-
-def _closest(word: str, options: Iterable[str]) -> str | None:
-    found = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return found[0] if found else None
-
-
-def _vi_duration(duration: timedelta) -> str:
-    minutes = int(duration.total_seconds()) // 60
-    days, rest = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(rest, 60)
-    parts = [f"{n} {unit}" for n, unit in ((days, "ngày"), (hours, "giờ"), (minutes, "phút")) if n]
-    return " ".join(parts) or "0 phút"
 
 
 class _Reader:
@@ -541,16 +233,39 @@ class _Reader:
         self.file = file
         self.problems: list[Problem] = []
 
+    # --- reporting; the [policy] section (storage.policy_file) reports through these too
+
     def problem(self, path: str, value: object, vi: str, en: str) -> None:
         self.problems.append(
             Problem(
                 file=self.file,
                 column=path or None,
-                value=None if value is None else _show(value),
+                value=None if value is None else self.show(value),
                 message_vi=vi,
                 message_en=en,
             )
         )
+
+    @staticmethod
+    def show(value: object) -> str:
+        """``value`` as the organiser would write it, cut short if long."""
+        if isinstance(value, str):
+            text = value
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, date | time):
+            text = value.isoformat()
+        elif isinstance(value, list | dict):
+            text = json.dumps(value, ensure_ascii=False, default=str)
+        else:
+            text = str(value)
+        return text if len(text) <= 200 else text[:199] + "…"
+
+    @staticmethod
+    def closest(word: str, options: Iterable[str]) -> str | None:
+        """The option ``word`` was probably meant to be, for a "did you mean"."""
+        found = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+        return found[0] if found else None
 
     # --- generic checks
 
@@ -558,7 +273,7 @@ class _Reader:
         for key in table:
             if key in known:
                 continue
-            guess = _closest(key, known)
+            guess = self.closest(key, known)
             if guess:
                 vi = (
                     f"Không có mục «{key}». Có phải là «{guess}»? Vui lòng sửa lại tên mục cho "
@@ -620,48 +335,6 @@ class _Reader:
         )
         return None
 
-    def duration(self, value: object, path: str) -> timedelta | None:
-        if isinstance(value, str):
-            try:
-                found = parse_duration(value)
-            except ValueError as exc:
-                self.problem(
-                    path,
-                    value,
-                    f"Không hiểu được khoảng thời gian «{value}». {_DURATION_HELP_VI}",
-                    str(exc),
-                )
-                return None
-            if found > timedelta():
-                return found
-            self.problem(
-                path,
-                value,
-                f"Khoảng thời gian phải lớn hơn 0. {_DURATION_HELP_VI}",
-                "must be longer than zero",
-            )
-            return None
-        self.problem(
-            path,
-            value,
-            f"Khoảng thời gian phải là chữ đặt trong dấu ngoặc kép. {_DURATION_HELP_VI}",
-            f"a duration is a string: {_DURATION_HELP}",
-        )
-        return None
-
-    def clock(self, value: object, path: str) -> time | None:
-        try:
-            return _parse_clock(value)
-        except (TypeError, ValueError) as exc:
-            self.problem(
-                path,
-                value,
-                "Không hiểu được giờ này. Vui lòng ghi giờ theo dạng HH:MM trong dấu ngoặc kép, "
-                'ví dụ "07:30" hoặc "17:00".',
-                str(exc),
-            )
-            return None
-
     # --- the file
 
     def campaign(self, data: Mapping[str, Any], *, source_file: str) -> CampaignSpec:
@@ -702,7 +375,7 @@ class _Reader:
             camp.get("groups"), data.get("groups"), data.get("unit_kinds")
         )
         survey_url, groups = self.survey_urls(camp, groups)
-        policy = self.policy(data.get("policy"), span)
+        policy = read_policy(self, data.get("policy"), span)
 
         if (
             self.problems
@@ -763,7 +436,7 @@ class _Reader:
         self.problem(
             "campaign.timezone",
             value,
-            f"Múi giờ «{_show(value)}» không tồn tại. Vui lòng dùng tên múi giờ chuẩn, ví dụ "
+            f"Múi giờ «{self.show(value)}» không tồn tại. Vui lòng dùng tên múi giờ chuẩn, ví dụ "
             f'timezone = "{DEFAULT_TIMEZONE}", hoặc bỏ dòng này để dùng giờ Việt Nam.',
             f"unknown time zone {value!r}",
         )
@@ -804,9 +477,9 @@ class _Reader:
                 self.problem(
                     "campaign.groups",
                     preset_value,
-                    f"Không có bộ nhóm đối tượng mẫu tên «{_show(preset_value)}». Vui lòng dùng "
-                    f"một trong các tên: {names}; hoặc bỏ dòng này và tự khai báo các nhóm "
-                    "bằng [[groups]].",
+                    f"Không có bộ nhóm đối tượng mẫu tên «{self.show(preset_value)}». "
+                    f"Vui lòng dùng một trong các tên: {names}; hoặc bỏ dòng này và tự khai báo "
+                    "các nhóm bằng [[groups]].",
                     f"unknown preset {preset_value!r}; available: {names}",
                 )
         if preset_value is not None and groups_value is not None:
@@ -899,7 +572,7 @@ class _Reader:
         found: dict[str, int] = {}
         for kind, count in (table or {}).items():
             if kind not in kind_codes:
-                guess = _closest(kind, kind_codes)
+                guess = self.closest(kind, kind_codes)
                 hint_vi = f" Có phải là «{guess}»?" if guess else ""
                 hint_en = f"; did you mean {guess!r}?" if guess else ""
                 known = ", ".join(kind_codes) or "(chưa có)"
@@ -1100,7 +773,7 @@ class _Reader:
         for key, url in value.items():
             path = f"campaign.survey_url.{key}"
             if codes is not None and key != _DEFAULT_URL_KEY and key not in codes:
-                guess = _closest(key, [*codes, _DEFAULT_URL_KEY])
+                guess = self.closest(key, [*codes, _DEFAULT_URL_KEY])
                 hint_vi = f" Có phải là «{guess}»?" if guess else ""
                 hint_en = f"; did you mean {guess!r}?" if guess else ""
                 self.problem(
@@ -1185,271 +858,6 @@ class _Reader:
             return url
         return None
 
-    # --- policy
-
-    def policy(self, value: object, span: timedelta | None) -> Policy | None:
-        if value is None:
-            table: Mapping[str, Any] = {}
-        else:
-            found = self.table(value, "policy", '[policy] rồi các dòng như min_gap = "20h"')
-            if found is None:
-                return None
-            table = found
-        self.unknown_keys(table, _POLICY_KEYS, "policy")
-        before = len(self.problems)
-        d = DEFAULT_POLICY
-
-        reminders = self.offsets(
-            table, "reminders_before_deadline", d.reminders_before_deadline, span
-        )
-        min_gap = d.min_gap
-        if "min_gap" in table:
-            min_gap = self.duration(table["min_gap"], "policy.min_gap") or min_gap
-
-        max_reminders = table.get("max_reminders", d.max_reminders)
-        if (
-            isinstance(max_reminders, bool)
-            or not isinstance(max_reminders, int)
-            or max_reminders < 0
-        ):
-            self.problem(
-                "policy.max_reminders",
-                max_reminders,
-                "Số lần nhắc tối đa phải là số nguyên không âm. Vui lòng sửa lại, ví dụ: "
-                "max_reminders = 4 (ghi 0 nếu không muốn nhắc).",
-                "max_reminders must be a non-negative integer",
-            )
-            max_reminders = d.max_reminders
-
-        window = self.window(table.get("window", {}))
-
-        escalate_below = table.get("escalate_below", d.escalate_below)
-        if (
-            isinstance(escalate_below, bool)
-            or not isinstance(escalate_below, int | float)
-            or not 0 <= escalate_below <= 1
-        ):
-            self.problem(
-                "policy.escalate_below",
-                escalate_below,
-                "Ngưỡng cảnh báo là tỷ lệ trả lời của đơn vị, từ 0 đến 1. Vui lòng sửa lại, ví dụ: "
-                "escalate_below = 0.6 (tức dưới 60% thì báo lãnh đạo đơn vị).",
-                "escalate_below must be a number between 0 and 1",
-            )
-            escalate_below = d.escalate_below
-
-        escalate_at = self.offsets(table, "escalate_at", d.escalate_at, span)
-        digest_at = d.digest_at
-        if "digest_at" in table:
-            digest_at = self.clock(table["digest_at"], "policy.digest_at") or digest_at
-        channels = self.channels(table.get("channels", list(d.channels)))
-
-        if len(self.problems) > before or window is None:
-            return None
-        return Policy(
-            reminders_before_deadline=reminders,
-            min_gap=min_gap,
-            max_reminders=max_reminders,
-            window=window,
-            escalate_below=float(escalate_below),
-            escalate_at=escalate_at,
-            digest_at=digest_at,
-            channels=channels,
-        )
-
-    def offsets(
-        self,
-        table: Mapping[str, Any],
-        key: str,
-        default: tuple[timedelta, ...],
-        span: timedelta | None,
-    ) -> tuple[timedelta, ...]:
-        path = f"policy.{key}"
-        if key not in table:
-            return default
-        value = table[key]
-        if not isinstance(value, list):
-            self.problem(
-                path,
-                value,
-                "Các mốc thời gian trước hạn chót phải là một danh sách trong ngoặc vuông. Vui "
-                f'lòng sửa lại, ví dụ: {key} = ["7d", "3d", "1d"].',
-                f"{key} must be a list of durations",
-            )
-            return default
-        found: list[timedelta] = []
-        for i, item in enumerate(value, start=1):
-            item_path = f"{path}[{i}]"
-            offset = self.duration(item, item_path)
-            if offset is None:
-                continue
-            if offset in found:
-                self.problem(
-                    item_path,
-                    item,
-                    f"Mốc «{item}» bị ghi hai lần. Vui lòng xóa mốc trùng.",
-                    f"duplicate offset {item!r}",
-                )
-                continue
-            if span is not None and offset > span:
-                self.problem(
-                    item_path,
-                    item,
-                    f"Mốc «{item}» trước hạn chót rơi vào trước khi đợt khảo sát bắt đầu (cả đợt "
-                    f"chỉ kéo dài {_vi_duration(span)}). Vui lòng chọn khoảng ngắn hơn hoặc xóa "
-                    "mốc này.",
-                    f"offset {item!r} is longer than the campaign itself",
-                )
-                continue
-            found.append(offset)
-        return tuple(sorted(found, reverse=True))
-
-    def window(self, value: object) -> Window | None:
-        table = self.table(
-            value, "policy.window", 'window = { days = "t2-t6", start = "07:30", end = "17:00" }'
-        )
-        if table is None:
-            return None
-        self.unknown_keys(table, _WINDOW_KEYS, "policy.window")
-        before = len(self.problems)
-        d = DEFAULT_WINDOW
-        days = d.days
-        if "days" in table:
-            try:
-                days = _parse_days(table["days"])
-            except (TypeError, ValueError) as exc:
-                self.problem(
-                    "policy.window.days",
-                    table["days"],
-                    'Không hiểu được các ngày gửi tin. Vui lòng ghi như "mon-fri", '
-                    '"mon,wed,fri", "t2-t6" hoặc "t2,t4,t6" (t2 = thứ Hai, …, t7 = thứ Bảy, '
-                    "cn = Chủ nhật).",
-                    str(exc),
-                )
-            else:
-                if not days:
-                    self.problem(
-                        "policy.window.days",
-                        table["days"],
-                        "Chưa có ngày nào được phép gửi tin. Vui lòng ghi ít nhất một ngày, ví dụ "
-                        'days = "t2-t6".',
-                        "no sending day",
-                    )
-        start = self.clock(table["start"], "policy.window.start") if "start" in table else d.start
-        end = self.clock(table["end"], "policy.window.end") if "end" in table else d.end
-        if start is not None and end is not None and end <= start:
-            self.problem(
-                "policy.window.end",
-                table.get("end", _hhmm(end)),
-                f"Giờ kết thúc gửi tin ({_hhmm(end)}) phải sau giờ bắt đầu ({_hhmm(start)}). "
-                'Vui lòng sửa lại, ví dụ: start = "07:30", end = "17:00".',
-                "window end must be after its start",
-            )
-        skip = table.get("skip_holidays", d.skip_holidays)
-        if skip is False:
-            skip = None
-        elif skip is True:
-            skip = "VN"
-        elif isinstance(skip, str) and skip.strip().upper() == "VN":
-            skip = "VN"
-        else:
-            self.problem(
-                "policy.window.skip_holidays",
-                skip,
-                'Hiện chỉ hỗ trợ lịch nghỉ lễ, Tết của Việt Nam. Vui lòng ghi skip_holidays = "VN" '
-                "để không gửi tin vào ngày nghỉ lễ, hoặc skip_holidays = false để vẫn gửi.",
-                'skip_holidays must be "VN" or false',
-            )
-            skip = None
-        breaks = self.breaks(table.get("breaks", []), start, end)
-        if len(self.problems) > before or start is None or end is None:
-            return None
-        return Window(days=days, start=start, end=end, breaks=breaks, skip_holidays=skip)
-
-    def breaks(
-        self, value: object, start: time | None, end: time | None
-    ) -> tuple[tuple[time, time], ...]:
-        path = "policy.window.breaks"
-        if not isinstance(value, list):
-            self.problem(
-                path,
-                value,
-                "Giờ nghỉ phải là danh sách trong ngoặc vuông. Vui lòng sửa lại, ví dụ: "
-                'breaks = ["11:30-13:30"].',
-                'breaks must be a list such as ["11:30-13:30"]',
-            )
-            return ()
-        found: list[tuple[time, time]] = []
-        for i, item in enumerate(value, start=1):
-            item_path = f"{path}[{i}]"
-            pair = _parse_break(item)
-            if pair is None:
-                self.problem(
-                    item_path,
-                    item,
-                    "Không hiểu được khoảng nghỉ này. Vui lòng ghi giờ bắt đầu và giờ kết thúc "
-                    'nối bằng dấu gạch ngang, giờ sau lớn hơn giờ trước, ví dụ "11:30-13:30".',
-                    'a break is "HH:MM-HH:MM" with its end after its start',
-                )
-                continue
-            if start is not None and end is not None and not (start <= pair[0] and pair[1] <= end):
-                self.problem(
-                    item_path,
-                    item,
-                    f"Khoảng nghỉ «{item}» nằm ngoài giờ gửi tin ({_hhmm(start)}-{_hhmm(end)}). "
-                    "Vui lòng chọn khoảng nghỉ nằm trong giờ gửi tin hoặc xóa khoảng nghỉ này.",
-                    "a break must lie inside the sending window",
-                )
-                continue
-            clash = next((b for b in found if pair[0] < b[1] and b[0] < pair[1]), None)
-            if clash is not None:
-                self.problem(
-                    item_path,
-                    item,
-                    f"Khoảng nghỉ «{item}» chồng lên khoảng nghỉ "
-                    f"{_hhmm(clash[0])}-{_hhmm(clash[1])}. Vui lòng gộp hai khoảng nghỉ làm một.",
-                    "breaks must not overlap",
-                )
-                continue
-            found.append(pair)
-        return tuple(sorted(found))
-
-    def channels(self, value: object) -> tuple[str, ...]:
-        path = "policy.channels"
-        if not isinstance(value, list) or not value:
-            self.problem(
-                path,
-                value,
-                "Kênh gửi nhắc phải là danh sách không rỗng, theo thứ tự ưu tiên. Vui lòng sửa "
-                'lại, ví dụ: channels = ["email", "zalo"].',
-                'channels must be a non-empty list, e.g. ["email", "zalo"]',
-            )
-            return ()
-        found: list[str] = []
-        for i, item in enumerate(value, start=1):
-            name = fold(item) if isinstance(item, str) else ""
-            if name not in CHANNELS:
-                guess = _closest(name, CHANNELS) if name else None
-                hint_vi = f" Có phải là «{guess}»?" if guess else ""
-                hint_en = f"; did you mean {guess!r}?" if guess else ""
-                self.problem(
-                    f"{path}[{i}]",
-                    item,
-                    f"Kênh «{_show(item)}» không được hỗ trợ.{hint_vi} Vui lòng chọn trong: "
-                    f"{', '.join(CHANNELS)}.",
-                    f"unknown channel {item!r}{hint_en}; allowed: {', '.join(CHANNELS)}",
-                )
-            elif name in found:
-                self.problem(
-                    f"{path}[{i}]",
-                    item,
-                    f"Kênh «{name}» bị ghi hai lần. Vui lòng xóa kênh trùng.",
-                    f"duplicate channel {name!r}",
-                )
-            else:
-                found.append(name)
-        return tuple(found)
-
 
 def _written_as(group: GroupSpec, key: str) -> tuple[str, str] | None:
     """The key and text of ``group`` in the file whose fold is ``key``, if any."""
@@ -1461,19 +869,6 @@ def _key_code(value: object, limit: int) -> str | None:
     if isinstance(value, str) and len(value) <= limit and _KEY_CODE.fullmatch(value):
         return value
     return None
-
-
-def _parse_break(value: object) -> tuple[time, time] | None:
-    if not isinstance(value, str):
-        return None
-    ends = re.split(r"\s*[-–—]\s*", value.strip())
-    if len(ends) != 2:
-        return None
-    try:
-        first, last = _parse_clock(ends[0]), _parse_clock(ends[1])
-    except ValueError:
-        return None
-    return (first, last) if first < last else None
 
 
 _VN_DATE: Final = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})(?:\s+(.+))?")
@@ -1503,6 +898,6 @@ def _moment_text(text: str) -> date | None:
         day = date(int(found.group(3)), int(found.group(2)), int(found.group(1)))
         if found.group(4) is None:
             return day
-        return datetime.combine(day, _parse_clock(found.group(4)))
+        return datetime.combine(day, parse_clock(found.group(4)))
     except ValueError:
         return None

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table as SqlTable
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.cells import RowChecker
@@ -135,6 +137,10 @@ def parse_contacts(table: Table, unit_keys: set[str]) -> tuple[list[ContactRow],
     return contacts, checker
 
 
+def _sees_all(row: ContactRow) -> bool:
+    return row.all_units or row.role in (ContactRole.ORGANISER, ContactRole.IT_FOCAL)
+
+
 async def apply_contacts(
     session: AsyncSession,
     campaign: Campaign,
@@ -143,46 +149,99 @@ async def apply_contacts(
     actor: str,
     now: datetime,
 ) -> tuple[int, int]:
-    existing = {
-        (c.role, c.person_key): c
-        for c in await session.scalars(select(Contact).where(Contact.campaign_id == campaign.id))
-    }
-    added = updated = 0
+    """Insert or update the contacts of ``rows``; returns (added, updated).
+
+    Set-based, because a national list has thousands of focal points. One person listed on
+    several rows with the same role (a focal point for two units) gets the union of the scopes.
+    """
+    people: dict[tuple[ContactRole, str], tuple[ContactRow, set[int], bool]] = {}
     for row in rows:
-        person_key = row.email or row.phone or fold(row.full_name)
-        contact = existing.get((row.role, person_key))
-        if contact is None:
-            contact = Contact(campaign_id=campaign.id, role=row.role, person_key=person_key)
-            session.add(contact)
-            existing[(row.role, person_key)] = contact
-            added += 1
+        key = (row.role, row.email or row.phone or fold(row.full_name))
+        unit_ids = {units[k].id for k in row.unit_keys if k in units}
+        if key in people:
+            first, scope, sees_all = people[key]
+            people[key] = (first, scope | unit_ids, sees_all or _sees_all(row))
         else:
-            updated += 1
-        contact.full_name = row.full_name
-        contact.position = row.position
-        contact.email = row.email
-        contact.phone = row.phone
-        contact.all_units = row.all_units or row.role in (
-            ContactRole.ORGANISER,
-            ContactRole.IT_FOCAL,
-        )
-        await session.flush()
-        # Scope is replaced, not merged: the file is the truth about who oversees what.
-        await session.execute(delete(ContactUnit).where(ContactUnit.contact_id == contact.id))
-        scope_ids = sorted({units[k].id for k in row.unit_keys if k in units})
-        if scope_ids:
-            await session.execute(
-                insert(ContactUnit), [{"contact_id": contact.id, "unit_id": u} for u in scope_ids]
-            )
-        session.add(
-            Event(
-                campaign_id=campaign.id,
-                contact_id=contact.id,
-                kind="contact_imported",
-                actor=actor,
-                at=now,
-                data={"role": row.role.value, "units": len(scope_ids), "all": contact.all_units},
+            people[key] = (row, unit_ids, _sees_all(row))
+
+    existing = {
+        (role, key): cid
+        for cid, role, key in await session.execute(
+            select(Contact.id, Contact.role, Contact.person_key).where(
+                Contact.campaign_id == campaign.id
             )
         )
-    await session.flush()
-    return added, updated
+    }
+
+    def values(row: ContactRow, sees_all: bool) -> dict[str, Any]:
+        return {
+            "full_name": row.full_name,
+            "position": row.position,
+            "email": row.email,
+            "phone": row.phone,
+            "all_units": sees_all,
+            "updated_at": now,
+        }
+
+    ids: dict[tuple[ContactRole, str], int] = {}
+    new = [
+        {
+            "campaign_id": campaign.id,
+            "role": role,
+            "person_key": key,
+            "created_at": now,
+            **values(row, sees_all),
+        }
+        for (role, key), (row, _scope, sees_all) in people.items()
+        if (role, key) not in existing
+    ]
+    for start in range(0, len(new), 1000):
+        inserted = await session.execute(
+            # Rows come back in any order; each carries its own key.
+            insert(Contact).returning(Contact.id, Contact.role, Contact.person_key),
+            new[start : start + 1000],
+        )
+        ids.update({(role, key): cid for cid, role, key in inserted})
+
+    changed = [
+        {"cid": existing[key], **values(row, sees_all)}
+        for key, (row, _scope, sees_all) in people.items()
+        if key in existing
+    ]
+    if changed:
+        table = cast(SqlTable, Contact.__table__)
+        connection = await session.connection()
+        await connection.execute(
+            update(table)
+            .where(table.c.id == bindparam("cid"))
+            .values({name: bindparam(name) for name in changed[0] if name != "cid"}),
+            changed,
+        )
+        ids.update({key: existing[key] for key in people if key in existing})
+
+    # Scope is replaced, not merged: the file is the truth about who oversees what.
+    touched = sorted(ids.values())
+    for start in range(0, len(touched), 500):
+        await session.execute(
+            delete(ContactUnit).where(ContactUnit.contact_id.in_(touched[start : start + 500]))
+        )
+    links = [
+        {"contact_id": ids[key], "unit_id": unit_id}
+        for key, (_row, scope, _all) in people.items()
+        for unit_id in sorted(scope)
+    ]
+    events = [
+        {
+            "campaign_id": campaign.id,
+            "contact_id": ids[key],
+            "kind": "contact_imported",
+            "actor": actor,
+            "at": now,
+            "data": {"role": key[0].value, "units": len(scope), "all": sees_all},
+        }
+        for key, (_row, scope, sees_all) in people.items()
+    ]
+    for batch, model in ((links, ContactUnit), (events, Event)):
+        for start in range(0, len(batch), 5000):
+            await session.execute(insert(model), batch[start : start + 5000])
+    return len(new), len(changed)

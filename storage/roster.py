@@ -430,9 +430,8 @@ async def import_roster(
     for start in range(0, total, 2000):
         chunk = rows[start : start + 2000]
         inserted = await session.execute(
-            insert(Respondent).returning(
-                Respondent.id, Respondent.source_ref, sort_by_parameter_order=True
-            ),
+            # Rows come back in any order; each carries what its event needs.
+            insert(Respondent).returning(Respondent.id, Respondent.source_ref),
             chunk,
         )
         events.extend(
