@@ -364,3 +364,50 @@ async def test_a_person_right_under_the_list_without_unit_is_still_an_error(
         (3, "D (Cơ quan/đơn vị)"),
         (3, "E (Nhóm đối tượng)"),
     }
+
+
+async def test_a_focal_point_listed_for_two_units_oversees_both(
+    session: AsyncSession, province: Campaign, tmp_path: Path
+) -> None:
+    contacts = write_csv(
+        tmp_path / "dau-moi.csv",
+        [
+            CONTACT_HEADER,
+            [1, "Vũ Thị Lan", "Chuyên viên", "Đầu mối", "Sở Nội vụ", "lan@snv.gov.vn", ""],
+            [
+                2,
+                "Vũ Thị Lan",
+                "Chuyên viên",
+                "Đầu mối",
+                "UBND huyện Mộc Châu",
+                "LAN@snv.gov.vn",
+                "",
+            ],
+        ],
+    )
+    roster = roster_file(tmp_path, PEOPLE, contacts=False)
+    first = await import_roster(session, province, roster, actor="test", contacts_path=contacts)
+    await session.commit()
+    assert (first.contacts_added, first.contacts_updated) == (1, 0)
+    contact = await session.scalar(select(Contact))
+    assert contact is not None
+    await session.refresh(contact, ["units"])
+    assert sorted(u.name for u in contact.units) == ["Sở Nội vụ", "UBND huyện Mộc Châu"]
+
+    # Re-importing replaces the scope with what the file now says.
+    write_csv(
+        contacts,
+        [
+            CONTACT_HEADER,
+            [1, "Vũ Thị Lan", "Chuyên viên", "Đầu mối", "HĐND tỉnh Sơn La", "lan@snv.gov.vn", ""],
+        ],
+    )
+    session.expunge_all()
+    again = await import_roster(session, province, roster, actor="test", contacts_path=contacts)
+    await session.commit()
+    assert (again.contacts_added, again.contacts_updated) == (0, 1)
+    session.expunge_all()
+    contact = await session.scalar(select(Contact))
+    assert contact is not None
+    await session.refresh(contact, ["units"])
+    assert [u.name for u in contact.units] == ["HĐND tỉnh Sơn La"]
