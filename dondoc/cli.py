@@ -34,6 +34,7 @@ from storage.models import Event
 from storage.problems import InputError
 from storage.progress import campaign_progress
 from storage.roster import import_roster
+from storage.vnformat import WEEKDAYS, vn_datetime, vn_duration
 
 log = logging.getLogger("dondoc")
 T = TypeVar("T")
@@ -179,7 +180,7 @@ def campaign_create(
         out.print(
             f"{verb} đợt khảo sát [bold]{campaign.code}[/]: {campaign.title}; "
             f"{len(spec.groups)} nhóm đối tượng; hạn trả lời "
-            f"{render.vn_datetime(campaign.deadline, campaign.timezone)}.",
+            f"{vn_datetime(campaign.deadline, campaign.timezone)}.",
             highlight=False,
         )
 
@@ -212,18 +213,16 @@ def campaign_show(code: Annotated[str, typer.Argument(help="Mã đợt khảo s�
         tz = campaign.timezone
         policy = Policy.from_json(campaign.policy)
         out.print(f"[bold]{campaign.title}[/] ({campaign.code})", highlight=False)
-        out.print(f"  Bắt đầu: {render.vn_datetime(campaign.opens_at, tz)}", highlight=False)
-        out.print(f"  Hạn trả lời: {render.vn_datetime(campaign.deadline, tz)}", highlight=False)
+        out.print(f"  Bắt đầu: {vn_datetime(campaign.opens_at, tz)}", highlight=False)
+        out.print(f"  Hạn trả lời: {vn_datetime(campaign.deadline, tz)}", highlight=False)
         out.print(f"  Đường dẫn khảo sát: {campaign.survey_url}", highlight=False)
         if campaign.preset:
             out.print(f"  Bộ nhóm đối tượng có sẵn: {campaign.preset}", highlight=False)
-        reminders = ", ".join(
-            f"trước {render.vn_duration(d)}" for d in policy.reminders_before_deadline
-        )
-        days = ", ".join(render.WEEKDAYS[d] for d in sorted(policy.window.days))
+        reminders = ", ".join(f"trước {vn_duration(d)}" for d in policy.reminders_before_deadline)
+        days = ", ".join(WEEKDAYS[d] for d in sorted(policy.window.days))
         out.print(
             f"  Nhắc: {reminders or 'không'}; tối đa {policy.max_reminders} lần, "
-            f"cách nhau ít nhất {render.vn_duration(policy.min_gap)}",
+            f"cách nhau ít nhất {vn_duration(policy.min_gap)}",
             highlight=False,
         )
         out.print(

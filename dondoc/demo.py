@@ -27,6 +27,7 @@ from storage.db import create_engine, session_factory
 from storage.models import Respondent, utcnow
 from storage.progress import campaign_progress
 from storage.roster import import_roster
+from storage.vnformat import vn_datetime, vn_number
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 CODE = "demo-sonla"
@@ -112,7 +113,7 @@ async def run_demo(workdir: Path, console: Console) -> None:
             campaign, _ = await save_campaign(session, spec, actor=ACTOR)
         console.print(
             f"{campaign.title} — {len(spec.groups)} nhóm đối tượng theo Kế hoạch của "
-            f"UBND tỉnh Sơn La; hạn trả lời {render.vn_datetime(campaign.deadline)}.",
+            f"UBND tỉnh Sơn La; hạn trả lời {vn_datetime(campaign.deadline)}.",
             highlight=False,
         )
 
@@ -121,7 +122,7 @@ async def run_demo(workdir: Path, console: Console) -> None:
             workdir / "danh-sach-doi-tuong.xlsx", sonla_layout(), seed=2024
         )
         console.print(
-            f"Đã tạo tệp {roster.path.name}: {render.vn_number(len(roster.people))} người, "
+            f"Đã tạo tệp {roster.path.name}: {vn_number(len(roster.people))} người, "
             f"{len(roster.units)} đơn vị, {len(roster.contacts)} cán bộ đầu mối.",
             highlight=False,
         )

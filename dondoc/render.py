@@ -9,8 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from rich.console import Group as RichGroup
 from rich.console import RenderableType
@@ -23,33 +21,7 @@ from storage.phones import format_national
 from storage.problems import Problem
 from storage.progress import Progress, Tally
 from storage.roster import RosterReport
-
-WEEKDAYS = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ nhật")
-
-
-def vn_number(n: int) -> str:
-    """1240 -> '1.240': Vietnamese groups thousands with dots."""
-    return f"{n:,}".replace(",", ".")
-
-
-def vn_datetime(moment: datetime, tz: str = "Asia/Ho_Chi_Minh") -> str:
-    """'17:00 Thứ Sáu, 10/01/2025' in the campaign's time zone."""
-    local = moment.astimezone(ZoneInfo(tz))
-    return f"{local:%H:%M} {WEEKDAYS[local.weekday()]}, {local:%d/%m/%Y}"
-
-
-def vn_duration(delta: timedelta) -> str:
-    seconds = int(abs(delta).total_seconds())
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    if days:
-        text = f"{days} ngày" + (f" {hours} giờ" if hours else "")
-    elif hours:
-        text = f"{hours} giờ" + (f" {minutes} phút" if minutes else "")
-    else:
-        text = f"{minutes} phút"
-    return text
+from storage.vnformat import vn_datetime, vn_duration, vn_number
 
 
 def time_left(progress: Progress, tz: str) -> str:

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from storage import migrate
-from storage.db import create_engine, normalise_url
+from storage.db import create_engine, normalise_url, session_factory
 from storage.errors import ConfigurationError
 from storage.models import Base, Campaign, Delivery, Event
 
@@ -44,6 +44,37 @@ async def test_old_schema_is_upgraded_and_keeps_data(
     assert await migrate.current_revision(engine) is None
     before, after = await migrate.upgrade(engine)
     assert (before, after) == (None, migrate.head_revision())
+
+
+async def test_a_populated_first_schema_upgrades_in_place(db_url: str) -> None:
+    engine = create_engine(db_url)
+    try:
+        await migrate.upgrade(engine, "0001")
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO campaigns (code, title, survey_url, opens_at, deadline, timezone,"
+                    " policy, unit_kinds, state, created_at, updated_at) VALUES ('c1', 't',"
+                    " 'https://s.vn/{token}', :t, :t, 'Asia/Ho_Chi_Minh', '{}', '[]', 'draft',"
+                    " :t, :t)"
+                ),
+                {"t": datetime(2025, 1, 1, tzinfo=UTC)},
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO deliveries (campaign_id, channel, reason, dedupe_key, due_at,"
+                    " state, attempts, created_at, updated_at) SELECT id, 'email', 'invitation',"
+                    " 'invitation:1:email', :t, 'sent', 1, :t, :t FROM campaigns"
+                ),
+                {"t": datetime(2025, 1, 1, tzinfo=UTC)},
+            )
+        assert await migrate.upgrade(engine) == ("0001", migrate.head_revision())
+        async with session_factory(engine)() as session:
+            delivery = await session.scalar(select(Delivery))
+            assert delivery is not None and delivery.payload == {}
+            assert delivery.dedupe_key == "invitation:1:email"
+    finally:
+        await engine.dispose()
 
 
 async def test_migrations_match_the_models(engine: AsyncEngine) -> None:
