@@ -9,14 +9,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Delivery, DeliveryState, utcnow
+from storage.models import (
+    Campaign,
+    CampaignState,
+    Delivery,
+    DeliveryState,
+    EmailHealth,
+    Respondent,
+    RespondentState,
+    utcnow,
+)
 
 
 async def enqueue(
@@ -111,6 +120,179 @@ async def cancel_pending(
         update(Delivery)
         .where(*conditions)
         .values(state=DeliveryState.CANCELLED, last_error=reason, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# Reasons that exist only while the respondent still has to answer.
+CHASING = ("invitation", "reminder", "last_day")
+
+
+async def cancel_unneeded(session: AsyncSession, *, now: datetime) -> int:
+    """Cancel due chasing messages whose person no longer needs them; returns how many.
+
+    Run in the same transaction as ``claim_due``: that is the check at send time (Promise 1),
+    so an answer recorded a second before the claim still stops the reminder.
+    """
+    not_needed = (
+        select(Respondent.id)
+        .join(Campaign, Campaign.id == Respondent.campaign_id)
+        .where(
+            Respondent.id == Delivery.respondent_id,
+            or_(
+                Respondent.state.in_([RespondentState.ANSWERED, RespondentState.EXCLUDED]),
+                Campaign.state == CampaignState.CLOSED,
+                and_(Delivery.reason != "invitation", Campaign.deadline <= now),
+                and_(Delivery.channel == "email", Respondent.email_health == EmailHealth.BOUNCED),
+            ),
+        )
+        .exists()
+    )
+    result = await session.execute(
+        update(Delivery)
+        .where(
+            Delivery.state == DeliveryState.QUEUED,
+            Delivery.due_at <= now,
+            Delivery.reason.in_(CHASING),
+            not_needed,
+        )
+        .values(state=DeliveryState.CANCELLED, last_error="no longer needed", updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def claim_due(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    limit: int,
+    lease: timedelta,
+    channel: str | None = None,
+    campaign_id: int | None = None,
+) -> list[Delivery]:
+    """Mark up to ``limit`` due deliveries ``sending`` and return them; the caller commits.
+
+    One conditional UPDATE: on PostgreSQL the candidate rows are locked with SKIP LOCKED, so
+    concurrent workers take disjoint rows; on SQLite the single writer serialises the claims.
+    """
+    await cancel_unneeded(session, now=now)
+    candidates = (
+        select(Delivery.id)
+        .where(Delivery.state == DeliveryState.QUEUED, Delivery.due_at <= now)
+        .order_by(Delivery.due_at, Delivery.id)
+        .limit(limit)
+    )
+    if channel is not None:
+        candidates = candidates.where(Delivery.channel == channel)
+    if campaign_id is not None:
+        candidates = candidates.where(Delivery.campaign_id == campaign_id)
+    if session.get_bind().dialect.name == "postgresql":
+        # A materialised CTE: inside a plain IN (...) PostgreSQL may run a LIMITed SKIP LOCKED
+        # subquery more than once and claim more rows than asked for.
+        candidates = candidates.with_for_update(skip_locked=True)
+        due = candidates.cte("due").prefix_with("MATERIALIZED")
+    else:
+        due = candidates.cte("due")
+    claimed = await session.scalars(
+        update(Delivery)
+        .where(Delivery.id == due.c.id, Delivery.state == DeliveryState.QUEUED)
+        .values(
+            state=DeliveryState.SENDING,
+            attempts=Delivery.attempts + 1,
+            lease_until=now + lease,
+            updated_at=now,
+        )
+        .returning(Delivery)
+        # The returned rows replace stale copies of them already loaded in this session.
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    return sorted(claimed.all(), key=lambda d: (d.due_at, d.id))
+
+
+async def record_sent(
+    session: AsyncSession, delivery_id: int, *, provider_id: str, now: datetime
+) -> None:
+    await _finish(
+        session,
+        delivery_id,
+        state=DeliveryState.SENT,
+        provider_message_id=provider_id,
+        sent_at=now,
+        last_error=None,
+        lease_until=None,
+        updated_at=now,
+    )
+
+
+async def record_retry(
+    session: AsyncSession, delivery_id: int, *, error: str, retry_at: datetime, now: datetime
+) -> None:
+    await _finish(
+        session,
+        delivery_id,
+        state=DeliveryState.QUEUED,
+        due_at=retry_at,
+        last_error=error,
+        lease_until=None,
+        updated_at=now,
+    )
+
+
+async def record_failed(
+    session: AsyncSession,
+    delivery_id: int,
+    *,
+    error: str,
+    now: datetime,
+    state: DeliveryState = DeliveryState.FAILED,
+) -> None:
+    await _finish(
+        session, delivery_id, state=state, last_error=error, lease_until=None, updated_at=now
+    )
+
+
+async def _finish(session: AsyncSession, delivery_id: int, **values: Any) -> None:
+    # Only a row we still hold as `sending` may change: a recovered (uncertain) row stays so.
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.state == DeliveryState.SENDING)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def recover_stale(session: AsyncSession, *, now: datetime) -> int:
+    """Rows left ``sending`` past their lease (a crash mid-send) become ``uncertain``.
+
+    They may or may not have reached the person, so they are reported and re-sent only by an
+    explicit ``retry_uncertain`` (Promise 2), never silently.
+    """
+    result = await session.execute(
+        update(Delivery)
+        .where(Delivery.state == DeliveryState.SENDING, Delivery.lease_until < now)
+        .values(
+            state=DeliveryState.UNCERTAIN,
+            last_error="interrupted while sending: may or may not have been delivered",
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def retry_uncertain(
+    session: AsyncSession, *, now: datetime, campaign_id: int | None = None
+) -> int:
+    """Queue uncertain deliveries again, because a person decided so; returns how many."""
+    conditions = [Delivery.state == DeliveryState.UNCERTAIN]
+    if campaign_id is not None:
+        conditions.append(Delivery.campaign_id == campaign_id)
+    result = await session.execute(
+        update(Delivery)
+        .where(*conditions)
+        .values(state=DeliveryState.QUEUED, due_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
