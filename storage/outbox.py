@@ -169,7 +169,7 @@ async def claim_due(
     now: datetime,
     limit: int,
     lease: timedelta,
-    channel: str | None = None,
+    channels: Sequence[str] | None = None,
     campaign_id: int | None = None,
 ) -> list[Delivery]:
     """Mark up to ``limit`` due deliveries ``sending`` and return them; the caller commits.
@@ -184,8 +184,9 @@ async def claim_due(
         .order_by(Delivery.due_at, Delivery.id)
         .limit(limit)
     )
-    if channel is not None:
-        candidates = candidates.where(Delivery.channel == channel)
+    if channels is not None:
+        # A process claims only what it can send; other channels wait for a process that can.
+        candidates = candidates.where(Delivery.channel.in_(list(channels)))
     if campaign_id is not None:
         candidates = candidates.where(Delivery.campaign_id == campaign_id)
     if session.get_bind().dialect.name == "postgresql":

@@ -171,3 +171,8 @@ async def campaign_progress(
         by_group=by_group,
         pending=pending,
     )
+
+
+async def resolve_unit(session: AsyncSession, campaign: Campaign, code_or_name: str) -> int:
+    """A unit's id from its code or its name (with or without diacritics); NotFoundError else."""
+    return await _resolve(session, Unit, campaign, code_or_name)
