@@ -30,9 +30,10 @@ from storage.campaign_file import Policy, load_campaign_file
 from storage.campaigns import campaign_groups, get_campaign, list_campaigns, save_campaign
 from storage.db import create_engine, session_factory
 from storage.errors import ConfigurationError, DondocError
-from storage.models import Event
+from storage.models import Campaign, DeliveryState, Event, utcnow
+from storage.outbox import retry_uncertain
 from storage.problems import InputError
-from storage.progress import campaign_progress
+from storage.progress import campaign_progress, list_deliveries
 from storage.roster import import_roster
 from storage.vnformat import WEEKDAYS, vn_datetime, vn_duration
 
@@ -51,6 +52,11 @@ answered_app = typer.Typer(help="Ghi nhận những người đã trả lời ph
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(roster_app, name="roster")
 app.add_typer(answered_app, name="answered")
+deliveries_app = typer.Typer(
+    help="Hộp thư đi: xem các thư, tin nhắn đã và sẽ gửi; gửi lại thư không chắc đã gửi.",
+    invoke_without_command=True,
+)
+app.add_typer(deliveries_app, name="deliveries")
 
 out = Console()
 err = Console(stderr=True)
@@ -344,6 +350,75 @@ def status(
             out.print(render.progress_view(result, found.timezone, unit_limit=None))
 
     run(main)
+
+
+@deliveries_app.callback()
+def deliveries_list(
+    ctx: typer.Context,
+    campaign: Annotated[
+        str | None, typer.Option("--campaign", "-c", help="Mã đợt khảo sát.")
+    ] = None,
+    state: Annotated[
+        str | None,
+        typer.Option("--state", help="queued, sending, sent, failed, cancelled hoặc uncertain."),
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Số dòng tối đa.")] = 200,
+) -> None:
+    """Liệt kê hộp thư đi (mới nhất trước)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    states = [s.value for s in DeliveryState]
+    if state is not None and state not in states:
+        err.print(f"[bold red]Lỗi:[/] --state phải là một trong: {', '.join(states)}.")
+        raise typer.Exit(2)
+
+    async def main() -> None:
+        async with database() as engine, transaction(engine) as session:
+            found = await one_campaign(session, campaign)
+            rows = await list_deliveries(session, found, state=state, limit=limit)
+        if not rows:
+            out.print("Hộp thư đi trống" + (f" (trạng thái {state})." if state else "."))
+            return
+        out.print(render.deliveries_view(rows, found.timezone))
+
+    run(main)
+
+
+@deliveries_app.command("retry")
+def deliveries_retry(
+    campaign: Annotated[str, typer.Argument(help="Mã đợt khảo sát.")],
+) -> None:
+    """Gửi lại các thư «không chắc đã gửi» (bị gián đoạn khi đang gửi). Người nhận có thể nhận
+    hai lần nếu thư trước đã đến: chỉ chạy khi đã kiểm tra."""
+
+    async def main() -> None:
+        async with database() as engine, transaction(engine) as session:
+            found = await get_campaign(session, campaign)
+            count = await retry_uncertain(session, now=utcnow(), campaign_id=found.id)
+            session.add(
+                Event(
+                    campaign_id=found.id,
+                    kind="deliveries_retried",
+                    actor=actor(),
+                    data={"count": count},
+                )
+            )
+        out.print(f"Đã xếp lại {count} thư/tin nhắn vào hàng gửi.")
+
+    run(main)
+
+
+async def one_campaign(session: AsyncSession, code: str | None) -> Campaign:
+    """The named campaign, or the only one there is."""
+    if code is not None:
+        return await get_campaign(session, code)
+    summaries = await list_campaigns(session)
+    if len(summaries) == 1:
+        return summaries[0].campaign
+    raise DondocError(
+        "Có nhiều đợt khảo sát (hoặc chưa có đợt nào): hãy chọn bằng --campaign MÃ_ĐỢT.",
+        "several campaigns (or none): choose one with --campaign",
+    )
 
 
 @app.command()

@@ -19,7 +19,7 @@ from storage.answered import AnsweredReport
 from storage.campaigns import CampaignSummary
 from storage.phones import format_national
 from storage.problems import Problem
-from storage.progress import Progress, Tally
+from storage.progress import DeliveryRow, Progress, Tally
 from storage.roster import RosterReport
 from storage.vnformat import vn_datetime, vn_duration, vn_number
 
@@ -65,10 +65,10 @@ def progress_view(progress: Progress, tz: str, *, unit_limit: int | None = None)
         f"còn {vn_number(o.pending)} người chưa trả lời.\n",
         time_left(progress, tz),
     )
-    parts: list[RenderableType] = [
-        head,
-        _tally_table("Theo nhóm đối tượng", "Nhóm đối tượng", progress.by_group),
-    ]
+    parts: list[RenderableType] = [head]
+    if progress.deliveries:
+        parts.append(Text(deliveries_line(progress.deliveries)))
+    parts.append(_tally_table("Theo nhóm đối tượng", "Nhóm đối tượng", progress.by_group))
     units = progress.by_unit
     if unit_limit is not None and len(units) > unit_limit:
         parts.append(
@@ -89,6 +89,63 @@ def progress_view(progress: Progress, tz: str, *, unit_limit: int | None = None)
             table.add_row(p.full_name, p.position or "", p.unit, p.group, p.email or "", phone)
         parts.append(table)
     return RichGroup(*parts)
+
+
+DELIVERY_STATES = {
+    "sent": "đã gửi",
+    "queued": "đang chờ gửi",
+    "sending": "đang gửi",
+    "failed": "lỗi",
+    "cancelled": "đã hủy",
+    "uncertain": "không chắc đã gửi (cần kiểm tra)",
+}
+
+
+def deliveries_line(counts: dict[str, int]) -> str:
+    parts = [
+        f"{label}: {vn_number(counts[state])}"
+        for state, label in DELIVERY_STATES.items()
+        if counts.get(state)
+    ]
+    hint = (
+        " — xem bằng lệnh «dondoc deliveries --state uncertain», gửi lại bằng "
+        "«dondoc deliveries retry»"
+        if counts.get("uncertain")
+        else ""
+    )
+    return "Thư và tin nhắn: " + "; ".join(parts) + hint
+
+
+def deliveries_view(rows: list[DeliveryRow], tz: str) -> RenderableType:
+    table = Table(title=f"Hộp thư đi ({len(rows)})", title_justify="left")
+    for column in ("Số", "Lý do", "Kênh", "Người nhận", "Trạng thái", "Lần", "Thời điểm", "Lỗi"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        when = r.sent_at or r.due_at
+        table.add_row(
+            str(r.id),
+            REASONS_VI.get(r.reason, r.reason),
+            r.channel,
+            r.recipient,
+            DELIVERY_STATES.get(r.state, r.state),
+            str(r.attempts),
+            vn_datetime(when, tz),
+            r.last_error or "",
+        )
+    return table
+
+
+REASONS_VI = {
+    "invitation": "thư mời",
+    "reminder": "nhắc",
+    "last_day": "nhắc ngày cuối",
+    "digest": "báo cáo hằng ngày",
+    "escalation": "cảnh báo",
+    "bounce_alert": "báo địa chỉ lỗi",
+    "problem_report": "báo sự cố",
+    "link_code": "mã liên kết",
+    "reply_forward": "chuyển thư trả lời",
+}
 
 
 def progress_csv(progress: Progress) -> str:
@@ -126,6 +183,7 @@ def progress_json(progress: Progress) -> str:
         "overall": tally(progress.overall),
         "by_group": [tally(t) for t in progress.by_group],
         "by_unit": [tally(t) for t in progress.by_unit],
+        "deliveries": progress.deliveries,
     }
     if progress.pending is not None:
         data["pending"] = [

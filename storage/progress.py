@@ -14,7 +14,16 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.errors import NotFoundError
-from storage.models import Campaign, Group, Respondent, RespondentState, Unit, utcnow
+from storage.models import (
+    Campaign,
+    Contact,
+    Delivery,
+    Group,
+    Respondent,
+    RespondentState,
+    Unit,
+    utcnow,
+)
 from storage.text import fold, name_sort_key
 
 
@@ -54,6 +63,8 @@ class Progress:
     by_unit: list[Tally]
     by_group: list[Tally]
     pending: list[PendingPerson] | None
+    # Outbox rows by state ("sent", "queued", "failed", "uncertain"...), for the whole campaign.
+    deliveries: dict[str, int]
 
     @property
     def time_left(self) -> timedelta:
@@ -161,6 +172,14 @@ async def campaign_progress(
         ]
         pending.sort(key=lambda p: (fold(p.unit), name_sort_key(p.full_name)))
 
+    deliveries = {
+        state.value: n
+        for state, n in await session.execute(
+            select(Delivery.state, func.count())
+            .where(Delivery.campaign_id == campaign.id)
+            .group_by(Delivery.state)
+        )
+    }
     return Progress(
         campaign_code=campaign.code,
         title=campaign.title,
@@ -170,9 +189,56 @@ async def campaign_progress(
         by_unit=by_unit,
         by_group=by_group,
         pending=pending,
+        deliveries=deliveries,
     )
 
 
 async def resolve_unit(session: AsyncSession, campaign: Campaign, code_or_name: str) -> int:
     """A unit's id from its code or its name (with or without diacritics); NotFoundError else."""
     return await _resolve(session, Unit, campaign, code_or_name)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRow:
+    id: int
+    reason: str
+    channel: str
+    recipient: str
+    state: str
+    attempts: int
+    due_at: datetime
+    sent_at: datetime | None
+    last_error: str | None
+
+
+async def list_deliveries(
+    session: AsyncSession, campaign: Campaign, *, state: str | None = None, limit: int = 200
+) -> list[DeliveryRow]:
+    """The outbox of a campaign, newest first; recipients by name, never by token."""
+    query = (
+        select(
+            Delivery,
+            func.coalesce(Respondent.full_name, Contact.full_name),
+        )
+        .outerjoin(Respondent, Respondent.id == Delivery.respondent_id)
+        .outerjoin(Contact, Contact.id == Delivery.contact_id)
+        .where(Delivery.campaign_id == campaign.id)
+        .order_by(Delivery.due_at.desc(), Delivery.id.desc())
+        .limit(limit)
+    )
+    if state is not None:
+        query = query.where(Delivery.state == state)
+    return [
+        DeliveryRow(
+            d.id,
+            d.reason,
+            d.channel,
+            name or "",
+            d.state.value,
+            d.attempts,
+            d.due_at,
+            d.sent_at,
+            d.last_error,
+        )
+        for d, name in await session.execute(query)
+    ]

@@ -133,3 +133,10 @@ def test_the_demo_runs_a_whole_campaign(cli: CliRunner, tmp_path: Path) -> None:
     assert "Ghi nhận mới đã trả lời" in output
     assert "Theo nhóm đối tượng" in output and "Chưa trả lời" in output
     assert (tmp_path / "demo" / "demo.db").exists()
+
+
+def test_deliveries_list_filter_and_retry(cli: CliRunner, province: str, tmp_path: Path) -> None:
+    invoke(cli, "roster", "import", province, str(roster_file(tmp_path, PEOPLE)))
+    assert "Hộp thư đi trống" in invoke(cli, "deliveries")
+    assert "--state phải là" in invoke(cli, "deliveries", "--state", "lost", code=2)
+    assert "Đã xếp lại 0" in invoke(cli, "deliveries", "retry", province)
