@@ -68,6 +68,8 @@ class CampaignSpec:
     unit_kinds: tuple[UnitKindSpec, ...]
     policy: Policy
     source_file: str
+    # The campaign's own email/chat templates, overriding the built-in ones of the same name.
+    templates_dir: Path | None = None
     _by_cell: Mapping[str, GroupSpec] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -100,6 +102,7 @@ _CAMPAIGN_KEYS: Final = (
     "deadline",
     "timezone",
     "groups",
+    "templates",
 )
 _GROUP_KEYS: Final = ("code", "name", "priority", "quota", "aliases")
 _UNIT_KIND_KEYS: Final = ("code", "name", "match")
@@ -376,6 +379,7 @@ class _Reader:
         )
         survey_url, groups = self.survey_urls(camp, groups)
         policy = read_policy(self, data.get("policy"), span)
+        templates_dir = self.templates_dir(camp, source_file)
 
         if (
             self.problems
@@ -400,7 +404,26 @@ class _Reader:
             unit_kinds=kinds,
             policy=policy,
             source_file=source_file,
+            templates_dir=templates_dir,
         )
+
+    def templates_dir(self, camp: Mapping[str, Any], source_file: str) -> Path | None:
+        if "templates" not in camp:
+            return None
+        value = camp["templates"]
+        if isinstance(value, str) and value.strip():
+            # Relative to the campaign file, so the file and its templates travel together.
+            folder = (Path(source_file).parent / value.strip()).resolve()
+            if folder.is_dir():
+                return folder
+        self.problem(
+            "campaign.templates",
+            value,
+            "Không tìm thấy thư mục mẫu thư này. Vui lòng ghi đường dẫn thư mục (tính từ thư mục chứa "
+            'tệp cấu hình), ví dụ templates = "mau-thu", hoặc bỏ dòng này để dùng mẫu có sẵn.',
+            "templates must name an existing folder, relative to the campaign file",
+        )
+        return None
 
     def code(self, camp: Mapping[str, Any]) -> str | None:
         if "code" not in camp:

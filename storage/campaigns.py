@@ -62,6 +62,7 @@ async def save_campaign(
         {"code": k.code, "name": k.name, "match": list(k.match)} for k in spec.unit_kinds
     ]
     campaign.source_file = spec.source_file
+    campaign.templates_dir = str(spec.templates_dir) if spec.templates_dir else None
     await session.flush()
 
     existing = {

@@ -143,6 +143,8 @@ class Campaign(Base):
         _enum(CampaignState, "campaign_state"), default=CampaignState.DRAFT
     )
     source_file: Mapped[str | None] = mapped_column(String(1000))
+    # The campaign's own templates folder (absolute), when it overrides the built-in ones.
+    templates_dir: Mapped[str | None] = mapped_column(String(1000))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -1128,3 +1128,15 @@ def test_policy_to_json_refuses_what_it_cannot_store_exactly() -> None:
 
 def _fields(policy: Policy) -> dict[str, Any]:
     return {name: getattr(policy, name) for name in Policy.__dataclass_fields__}
+
+
+def test_templates_folder_is_relative_to_the_campaign_file(tmp_path: Path) -> None:
+    (tmp_path / "mau-thu").mkdir()
+    spec = load_campaign_file(write(tmp_path, VALID_TOML + 'templates = "mau-thu"\n'))
+    assert spec.templates_dir == (tmp_path / "mau-thu").resolve()
+    assert load_campaign_file(write(tmp_path, VALID_TOML)).templates_dir is None
+
+
+def test_a_missing_templates_folder_is_a_problem(tmp_path: Path) -> None:
+    (problem,) = file_problems(write(tmp_path, VALID_TOML + 'templates = "khong-co"\n'))
+    assert (problem.column, problem.value) == ("campaign.templates", "khong-co")

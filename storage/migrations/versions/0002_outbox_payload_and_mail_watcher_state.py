@@ -1,4 +1,4 @@
-"""outbox payload and mail watcher state
+"""outbox payload, campaign templates folder and mail watcher state
 
 Revision ID: 0002
 Revises: 0001
@@ -61,6 +61,8 @@ def upgrade() -> None:
             name=op.f("uq_inbound_messages_mailbox_uidvalidity_uid"),
         ),
     )
+    with op.batch_alter_table("campaigns", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("templates_dir", sa.String(length=1000), nullable=True))
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         # Existing deliveries get an empty payload, so a populated database upgrades in place.
         batch_op.add_column(
@@ -69,6 +71,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("campaigns", schema=None) as batch_op:
+        batch_op.drop_column("templates_dir")
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.drop_column("payload")
 
