@@ -419,8 +419,8 @@ class _Reader:
         self.problem(
             "campaign.templates",
             value,
-            "Không tìm thấy thư mục mẫu thư này. Vui lòng ghi đường dẫn thư mục (tính từ thư mục chứa "
-            'tệp cấu hình), ví dụ templates = "mau-thu", hoặc bỏ dòng này để dùng mẫu có sẵn.',
+            "Không tìm thấy thư mục mẫu thư này. Vui lòng ghi đường dẫn thư mục (tính từ thư mục "
+            'chứa tệp cấu hình), ví dụ templates = "mau-thu", hoặc bỏ dòng này để dùng mẫu có sẵn.',
             "templates must name an existing folder, relative to the campaign file",
         )
         return None
