@@ -45,7 +45,7 @@ groups = "bnv-cap-tinh"
 
 def run_sink(port_file: Path) -> None:
     """An aiosmtpd server that counts messages and distinct Message-IDs until stdin closes."""
-    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import SMTP
 
     class Counter:
         def __init__(self) -> None:
@@ -62,18 +62,26 @@ def run_sink(port_file: Path) -> None:
                 self.ids.add(content[start : content.find(b"\r\n", start)])
             return "250 2.0.0 Ok: queued"
 
-    counter = Counter()
-    controller = Controller(counter, hostname="127.0.0.1", port=0, data_size_limit=10_000_000)
-    controller.start()
-    port_file.write_text(str(controller.server.sockets[0].getsockname()[1]))
-    sys.stdin.read()
-    controller.stop()
-    print(json.dumps({"messages": counter.messages, "distinct_ids": len(counter.ids)}))
+    async def serve() -> None:
+        counter = Counter()
+        loop = asyncio.get_running_loop()
+        # aiosmtpd's Controller cannot take port 0, so the sink runs its own asyncio server.
+        server = await loop.create_server(
+            lambda: SMTP(counter, data_size_limit=10_000_000), "127.0.0.1", 0
+        )
+        port_file.write_text(str(server.sockets[0].getsockname()[1]))
+        await loop.run_in_executor(None, sys.stdin.read)
+        server.close()
+        await server.wait_closed()
+        print(json.dumps({"messages": counter.messages, "distinct_ids": len(counter.ids)}))
+
+    asyncio.run(serve())
 
 
 class Sink:
     def __init__(self, work: Path) -> None:
         port_file = work / "sink.port"
+        port_file.unlink(missing_ok=True)
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "--sink", str(port_file)],
             stdin=subprocess.PIPE,

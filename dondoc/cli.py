@@ -24,6 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from dondoc import render
 from dondoc.demo import run_demo
 from dondoc.settings import Settings
+from mail.channel import EmailChannel
+from mail.check import check_smtp
+from mail.findings import Finding
+from mail.imapcheck import check_imap
+from mail.smtp import SmtpSender
+from mail.templates import check_templates
+from scheduler.dispatch import Dispatcher
+from scheduler.invitations import plan_invitations
 from storage import migrate
 from storage.answered import import_answered
 from storage.campaign_file import Policy, load_campaign_file
@@ -57,6 +65,10 @@ deliveries_app = typer.Typer(
     invoke_without_command=True,
 )
 app.add_typer(deliveries_app, name="deliveries")
+send_app = typer.Typer(help="Gửi thư mời tham gia khảo sát.")
+app.add_typer(send_app, name="send")
+mail_app = typer.Typer(help="Máy chủ thư: kiểm tra kết nối gửi (SMTP) và nhận (IMAP).")
+app.add_typer(mail_app, name="mail")
 
 out = Console()
 err = Console(stderr=True)
@@ -180,6 +192,14 @@ def campaign_create(
 
     async def main() -> None:
         spec = load_campaign_file(file)
+        # A broken template must stop the campaign here, not the first send weeks later.
+        if problems := await asyncio.to_thread(check_templates, spec.templates_dir):
+            raise InputError(
+                problems,
+                f"Mẫu thư của đợt {spec.code} có {len(problems)} lỗi; chưa tạo đợt khảo sát. "
+                "Hãy sửa các lỗi dưới đây rồi chạy lại.",
+                f"templates of campaign {spec.code} refused",
+            )
         async with database() as engine, transaction(engine) as session:
             campaign, created = await save_campaign(session, spec, actor=actor(), update=update)
         verb = "Đã tạo" if created else "Đã cập nhật"
@@ -419,6 +439,83 @@ async def one_campaign(session: AsyncSession, code: str | None) -> Campaign:
         "Có nhiều đợt khảo sát (hoặc chưa có đợt nào): hãy chọn bằng --campaign MÃ_ĐỢT.",
         "several campaigns (or none): choose one with --campaign",
     )
+
+
+@send_app.command("invitations")
+def send_invitations(
+    campaign: Annotated[str, typer.Argument(help="Mã đợt khảo sát.")],
+    unit: Annotated[
+        str | None, typer.Option("--unit", help="Chỉ gửi cho một đơn vị (mã hoặc tên).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Chỉ cho biết sẽ gửi bao nhiêu thư, không gửi.")
+    ] = False,
+) -> None:
+    """Gửi thư mời (kèm đường dẫn khảo sát riêng) cho từng người; chạy lại không gửi trùng."""
+
+    async def main() -> None:
+        config = settings()
+        async with database() as engine:
+            async with transaction(engine) as session:
+                found = await get_campaign(session, campaign)
+                plan = await plan_invitations(
+                    session, found, now=utcnow(), unit=unit, dry_run=dry_run
+                )
+                if not dry_run:
+                    session.add(
+                        Event(
+                            campaign_id=found.id,
+                            kind="invitations_queued",
+                            actor=actor(),
+                            data={"unit": unit, "queued": plan.queued},
+                        )
+                    )
+            out.print(render.invitation_plan_view(plan, dry_run=dry_run))
+            if dry_run:
+                return
+            smtp, identity = config.require_mail()
+            template_dirs = {found.code: Path(found.templates_dir)} if found.templates_dir else {}
+            with progress_bar(True) as progress:
+                async with SmtpSender(smtp) as sender:
+                    dispatcher = Dispatcher(
+                        session_factory(engine),
+                        {"email": EmailChannel(sender, identity, template_dirs=template_dirs)},
+                        clock=utcnow,
+                        concurrency=max(1, smtp.connections),
+                        on_progress=lambda st: progress("send", st.handled, plan.queued),
+                    )
+                    stats = await dispatcher.run_once(campaign_id=found.id)
+        out.print(render.dispatch_view(stats))
+
+    run(main)
+
+
+@mail_app.command("check")
+def mail_check() -> None:
+    """Kết nối thử tới máy chủ gửi thư (SMTP) và hộp thư nhận (IMAP), nói rõ chỗ nào chưa đúng."""
+
+    async def main() -> bool:
+        config = settings()
+        findings: list[Finding] = []
+        if config.smtp is None:
+            findings.append(
+                Finding(False, "Chưa cấu hình SMTP (DONDOC_SMTP_HOST).", "SMTP not configured")
+            )
+        else:
+            findings += await check_smtp(config.smtp, identity=config.identity)
+        if config.imap is None:
+            findings.append(
+                Finding(False, "Chưa cấu hình IMAP (DONDOC_IMAP_HOST).", "IMAP not configured")
+            )
+        else:
+            findings += await check_imap(config.imap)
+        for finding in findings:
+            mark = "[green]✓[/]" if finding.ok else "[bold red]✗[/]"
+            out.print(f"{mark} {finding.message_vi}", highlight=False)
+        return all(f.ok for f in findings)
+
+    if not run(main):
+        raise typer.Exit(1)
 
 
 @app.command()

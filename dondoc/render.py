@@ -15,6 +15,8 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from scheduler.dispatch import DispatchStats
+from scheduler.invitations import InvitationPlan
 from storage.answered import AnsweredReport
 from storage.campaigns import CampaignSummary
 from storage.phones import format_national
@@ -304,3 +306,37 @@ def campaigns_view(summaries: list[CampaignSummary]) -> RenderableType:
             f"{s.answered}/{s.respondents}",
         )
     return table
+
+
+def invitation_plan_view(plan: InvitationPlan, *, dry_run: bool) -> RenderableType:
+    verb = "Sẽ gửi" if dry_run else "Đã xếp vào hàng gửi"
+    lines = [f"{verb} {vn_number(plan.queued)} thư mời."]
+    if plan.already_queued:
+        lines.append(
+            f"  {vn_number(plan.already_queued)} người đã có thư mời từ trước (không gửi lại)."
+        )
+    for reason, count in sorted(plan.skipped.items()):
+        lines.append(f"  Bỏ qua {vn_number(count)} người: {reason}.")
+    return Text("\n".join(lines))
+
+
+def dispatch_view(stats: DispatchStats) -> RenderableType:
+    lines = [f"Đã gửi: {vn_number(stats.sent)}"]
+    if stats.retried:
+        lines.append(f"Sẽ thử lại sau (lỗi tạm thời): {vn_number(stats.retried)}")
+    if stats.failed:
+        lines.append(f"Không gửi được: {vn_number(stats.failed)}")
+    if stats.uncertain:
+        lines.append(
+            f"Không chắc đã gửi: {vn_number(stats.uncertain)} "
+            "(xem «dondoc deliveries --state uncertain»)"
+        )
+    parts: list[RenderableType] = [Text("\n".join(lines))]
+    if stats.errors:
+        table = Table(title="Lỗi theo loại", title_justify="left")
+        table.add_column("Lỗi")
+        table.add_column("Số thư", justify="right")
+        for error, count in stats.errors.most_common():
+            table.add_row(error, vn_number(count))
+        parts.append(table)
+    return RichGroup(*parts)

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from scheduler.context import build_outgoing
@@ -38,7 +38,7 @@ from storage.models import (
     Respondent,
     RespondentState,
 )
-from storage.outbox import claim_due, record_failed, record_retry, record_sent
+from storage.outbox import claim_due, record_failed, record_retry, record_sent_many
 
 log = logging.getLogger(__name__)
 
@@ -154,9 +154,7 @@ class Dispatcher:
                 *(self._send(d, m) for d, m in zip(claimed, messages, strict=True))
             )
             async with session.begin():
-                done = self.clock()
-                for outcome in outcomes:
-                    await self._record(session, outcome, done, stats)
+                await self._record_batch(session, outcomes, self.clock(), stats)
         if self.on_progress is not None:
             self.on_progress(stats)
         return True
@@ -172,18 +170,48 @@ class Dispatcher:
                 return _Outcome(delivery, crash=exc)
             return _Outcome(delivery, receipt=receipt)
 
-    async def _record(
+    async def _record_batch(
+        self, session: AsyncSession, outcomes: list[_Outcome], now: datetime, stats: DispatchStats
+    ) -> None:
+        # Successes are the bulk of a wave: recorded set-wise, a few statements per batch.
+        sent = [o for o in outcomes if o.receipt is not None]
+        await record_sent_many(
+            session,
+            [(o.delivery.id, o.receipt.provider_id) for o in sent if o.receipt is not None],
+            now=now,
+        )
+        stats.sent += len(sent)
+        reached = [o.delivery for o in sent if o.delivery.respondent_id is not None]
+        invited = [d.respondent_id for d in reached if d.reason == "invitation"]
+        if invited:
+            await session.execute(
+                update(Respondent)
+                .where(Respondent.id.in_(invited), Respondent.state == RespondentState.PENDING)
+                .values(state=RespondentState.INVITED, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        events = [
+            {
+                "campaign_id": d.campaign_id,
+                "respondent_id": d.respondent_id,
+                "kind": SENT_EVENTS[d.reason],
+                "actor": f"dispatcher:{d.channel}",
+                "at": now,
+                "data": {"delivery": d.id, **d.payload},
+            }
+            for d in reached
+            if d.reason in SENT_EVENTS
+        ]
+        if events:
+            await session.execute(insert(Event), events)
+        for outcome in outcomes:
+            if outcome.receipt is None:
+                await self._record_failure(session, outcome, now, stats)
+
+    async def _record_failure(
         self, session: AsyncSession, outcome: _Outcome, now: datetime, stats: DispatchStats
     ) -> None:
         delivery = outcome.delivery
-        if outcome.receipt is not None:
-            await record_sent(
-                session, delivery.id, provider_id=outcome.receipt.provider_id, now=now
-            )
-            stats.sent += 1
-            if delivery.respondent_id is not None and delivery.reason in SENT_EVENTS:
-                await self._mark_reached(session, delivery, now)
-            return
         if outcome.crash is not None:
             await record_failed(
                 session,
@@ -224,25 +252,3 @@ class Dispatcher:
         )
         if isinstance(error, RecipientGone) and self.on_gone is not None:
             await self.on_gone(session, delivery, error, now)
-
-    async def _mark_reached(self, session: AsyncSession, delivery: Delivery, now: datetime) -> None:
-        if delivery.reason == "invitation":
-            await session.execute(
-                update(Respondent)
-                .where(
-                    Respondent.id == delivery.respondent_id,
-                    Respondent.state == RespondentState.PENDING,
-                )
-                .values(state=RespondentState.INVITED, updated_at=now)
-                .execution_options(synchronize_session=False)
-            )
-        session.add(
-            Event(
-                campaign_id=delivery.campaign_id,
-                respondent_id=delivery.respondent_id,
-                kind=SENT_EVENTS[delivery.reason],
-                actor=f"dispatcher:{delivery.channel}",
-                at=now,
-                data={"delivery": delivery.id, **delivery.payload},
-            )
-        )

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Table, and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -224,6 +224,29 @@ async def record_sent(
         last_error=None,
         lease_until=None,
         updated_at=now,
+    )
+
+
+async def record_sent_many(
+    session: AsyncSession, sent: Sequence[tuple[int, str]], *, now: datetime
+) -> None:
+    """``record_sent`` for a batch of (delivery id, provider id): one executemany."""
+    if not sent:
+        return
+    table = cast(Table, Delivery.__table__)
+    connection = await session.connection()
+    await connection.execute(
+        update(table)
+        .where(table.c.id == bindparam("did"), table.c.state == DeliveryState.SENDING.value)
+        .values(
+            state=DeliveryState.SENT.value,
+            provider_message_id=bindparam("pid"),
+            sent_at=now,
+            last_error=None,
+            lease_until=None,
+            updated_at=now,
+        ),
+        [{"did": did, "pid": pid} for did, pid in sent],
     )
 
 

@@ -7,12 +7,14 @@ the PostgreSQL half is skipped with the reason shown in the summary, never silen
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from storage import migrate
@@ -37,12 +39,38 @@ async def reset_postgres(url: str) -> None:
         await engine.dispose()
 
 
-def database_url(backend: str, tmp_path: Path) -> str:
+async def _admin(url: str, statement: str) -> None:
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str | None]:
+    """A database of this test session's own, so two runs on one machine never collide."""
+    if not POSTGRES_URL:
+        yield None
+        return
+    base = make_url(POSTGRES_URL)
+    name = f"{base.database}_{os.getpid()}"
+    asyncio.run(_admin(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(_admin(POSTGRES_URL, f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(_admin(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, postgres_url: str | None) -> str:
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'test.db'}"
-    if not POSTGRES_URL:
+    if postgres_url is None:
         pytest.skip(POSTGRES_MISSING)
-    return POSTGRES_URL
+    return postgres_url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -51,8 +79,8 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def db_url(backend: str, tmp_path: Path) -> str:
-    url = database_url(backend, tmp_path)
+async def db_url(backend: str, database_url: str) -> str:
+    url = database_url
     if backend == "postgres":
         await reset_postgres(url)
     return url
