@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import random
+import secrets
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -18,7 +19,13 @@ from rich.console import Console
 from sqlalchemy import select
 
 from dondoc import render
+from dondoc.mail_sink import MailSink
 from dondoc.sample_roster import SampleRoster, sonla_layout, write_sample_roster
+from mail.channel import EmailChannel
+from mail.config import MailIdentity, SmtpConfig
+from mail.smtp import SmtpSender
+from scheduler.dispatch import Dispatcher
+from scheduler.invitations import plan_invitations
 from storage import migrate
 from storage.answered import import_answered
 from storage.campaign_file import load_campaign_file
@@ -130,7 +137,38 @@ async def run_demo(workdir: Path, console: Console) -> None:
             report = await import_roster(session, campaign, roster.path, actor=ACTOR)
         console.print(render.roster_view(report))
 
-        console.rule("4. Ghi nhận người đã trả lời (danh sách xuất từ phần mềm khảo sát)")
+        console.rule("4. Gửi thư mời qua máy chủ thư thử nghiệm (SMTP trên máy này)")
+        sink_dir = workdir / "hop-thu-thu-nghiem"
+        async with MailSink(sink_dir) as sink:
+            async with sessions() as session, session.begin():
+                plan = await plan_invitations(session, campaign, now=utcnow())
+            identity = MailIdentity(
+                from_address="cchc@snv.sonla.example.vn",
+                from_name="Sở Nội vụ tỉnh Sơn La",
+                secret=secrets.token_bytes(32),
+            )
+            smtp = SmtpConfig(
+                host="127.0.0.1", port=sink.port, security="none", per_minute=60_000, connections=4
+            )
+            async with SmtpSender(smtp) as sender:
+                dispatcher = Dispatcher(
+                    sessions,
+                    {"email": EmailChannel(sender, identity)},
+                    clock=utcnow,
+                    concurrency=8,
+                )
+                stats = await dispatcher.run_once(campaign_id=campaign.id)
+        console.print(render.invitation_plan_view(plan, dry_run=False))
+        console.print(render.dispatch_view(stats))
+        console.print(
+            f"Máy chủ thư thử nghiệm đã nhận {vn_number(sink.received)} thư, lưu ở {sink_dir}/ "
+            "(mở bằng bất kỳ trình đọc thư nào).",
+            highlight=False,
+        )
+        first = await asyncio.to_thread(lambda: sorted(sink_dir.glob("*.eml"))[0].read_bytes())
+        console.print(render.mail_preview(first))
+
+        console.rule("5. Ghi nhận người đã trả lời (danh sách xuất từ phần mềm khảo sát)")
         async with sessions() as session:
             tokens = {
                 email: token
@@ -149,7 +187,7 @@ async def run_demo(workdir: Path, console: Console) -> None:
             answered = await import_answered(session, campaign, answered_path, actor=ACTOR)
         console.print(render.answered_view(answered))
 
-        console.rule("5. Tiến độ")
+        console.rule("6. Tiến độ")
         async with sessions() as session:
             progress = await campaign_progress(session, campaign)
             worst = progress.by_unit[0]

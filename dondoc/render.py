@@ -9,9 +9,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+from email import policy
+from email.parser import BytesParser
 
 from rich.console import Group as RichGroup
 from rich.console import RenderableType
+from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
@@ -340,3 +343,13 @@ def dispatch_view(stats: DispatchStats) -> RenderableType:
             table.add_row(error, vn_number(count))
         parts.append(table)
     return RichGroup(*parts)
+
+
+def mail_preview(raw: bytes, *, lines: int = 18) -> RenderableType:
+    """The headers a person sees and the start of the plain-text part of one message."""
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    body = message.get_body(preferencelist=("plain",))
+    text = body.get_content() if body is not None else ""
+    head = [f"{name}: {message[name]}" for name in ("From", "To", "Reply-To", "Subject")]
+    shown = "\n".join([*head, "", *str(text).splitlines()[:lines], "…"])
+    return Panel(shown, title="Một thư mời như người nhận thấy", title_align="left")

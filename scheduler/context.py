@@ -18,6 +18,7 @@ from sqlalchemy.orm import selectinload
 from storage.campaign_file import Policy
 from storage.channel import Outgoing, Recipient
 from storage.models import Campaign, Contact, ContactRole, Delivery, Respondent
+from storage.phones import format_national
 
 
 def survey_link(campaign: Campaign, respondent: Respondent) -> str:
@@ -42,7 +43,10 @@ def campaign_context(
         "reminders_max": policy.max_reminders,
         "organiser_name": organiser.full_name if organiser else "",
         "organiser_email": (organiser.email or "") if organiser else "",
-        "organiser_phone": (organiser.phone or "") if organiser else "",
+        # Written the way people dial it: "0915 026 836", not E.164.
+        "organiser_phone": format_national(organiser.phone)
+        if organiser and organiser.phone
+        else "",
     }
 
 
