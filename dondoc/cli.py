@@ -32,6 +32,7 @@ from mail.smtp import SmtpSender
 from mail.templates import check_templates
 from scheduler.dispatch import Dispatcher
 from scheduler.invitations import plan_invitations
+from scheduler.rejections import recipient_gone
 from storage import migrate
 from storage.answered import import_answered
 from storage.campaign_file import Policy, load_campaign_file
@@ -482,6 +483,7 @@ def send_invitations(
                         {"email": EmailChannel(sender, identity, template_dirs=template_dirs)},
                         clock=utcnow,
                         concurrency=max(1, smtp.connections),
+                        on_gone=recipient_gone,
                         on_progress=lambda st: progress("send", st.handled, plan.queued),
                     )
                     stats = await dispatcher.run_once(campaign_id=found.id)

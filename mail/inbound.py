@@ -46,6 +46,7 @@ from mail.triage import (
     Other,
     Reply,
     Result,
+    classify,
 )
 from storage.models import (
     Campaign,
@@ -359,10 +360,11 @@ def _unique(contacts: Sequence[Contact]) -> list[Contact]:
 @dataclass(slots=True)
 class _Context:
     session: AsyncSession
-    ref: InboundRef
+    # None when the news came from the SMTP server itself, not from a message in the mailbox.
+    ref: InboundRef | None
     result: Result
     now: datetime
-    inbound_id: int
+    inbound_id: int | None
     applied: Applied
     campaigns: dict[int, Campaign] = field(default_factory=dict)
 
@@ -389,9 +391,13 @@ class _Context:
                 respondent_id=respondent_id,
                 contact_id=contact_id,
                 kind=kind,
-                actor=self.ref.actor,
+                actor=self.ref.actor if self.ref is not None else "smtp",
                 at=self.now,
-                data={**data, "inbound_message_id": self.inbound_id, "uid": self.ref.uid},
+                data=(
+                    {**data, "inbound_message_id": self.inbound_id, "uid": self.ref.uid}
+                    if self.ref is not None
+                    else data
+                ),
             )
         )
 
@@ -829,4 +835,28 @@ async def apply_inbound(
                 .values(campaign_id=people[0].campaign_id, respondent_id=people[0].id)
             )
     await session.flush()
+    return applied
+
+
+async def apply_rejection(
+    session: AsyncSession, respondent_id: int, *, status: str | None, detail: str, now: datetime
+) -> Applied:
+    """The SMTP server refused a respondent's address while we sent (550 5.1.1 at RCPT): the
+    same consequences as a bounce that comes back later by mail — address marked bad, pending
+    email cancelled, the unit's focal point and the IT focal point alerted by name."""
+    applied = Applied(kind="bounce")
+    person = await session.get(Respondent, respondent_id)
+    if person is None:
+        return applied
+    address = (person.email or "").lower()
+    bounce = Bounce(
+        addresses=(address,) if address else (),
+        status=status,
+        klass=classify(status, detail),
+        permanent=True,
+        diagnostic=detail,
+        source="smtp",
+    )
+    ctx = _Context(session, None, bounce, now, None, applied)
+    await _bounce_respondent(ctx, bounce, person)
     return applied
