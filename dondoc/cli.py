@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import logging
+import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -27,6 +28,7 @@ from dondoc.settings import Settings
 from mail.channel import EmailChannel
 from mail.check import check_smtp
 from mail.findings import Finding
+from mail.imap import ImapWatcher
 from mail.imapcheck import check_imap
 from mail.smtp import SmtpSender
 from mail.templates import check_templates
@@ -518,6 +520,46 @@ def mail_check() -> None:
 
     if not run(main):
         raise typer.Exit(1)
+
+
+@mail_app.command("watch")
+def mail_watch(
+    once: Annotated[
+        bool, typer.Option("--once", help="Đọc hộp thư một lượt rồi dừng (dùng với cron).")
+    ] = False,
+) -> None:
+    """Theo dõi hộp thư nhận: thư báo lỗi, thư trả lời tự động, thư trả lời của người nhận."""
+
+    async def main() -> None:
+        config = settings()
+        if config.imap is None or config.identity is None:
+            raise ConfigurationError(
+                "Chưa cấu hình hộp thư nhận: cần DONDOC_IMAP_HOST, DONDOC_MAIL_FROM và "
+                "DONDOC_SECRET_KEY.",
+                "IMAP is not configured",
+            )
+        async with database() as engine:
+            watcher = ImapWatcher(
+                config.imap, session_factory(engine), secret=config.identity.secret
+            )
+            async with watcher:
+                if once:
+                    report = await watcher.run_once()
+                    kinds = ", ".join(f"{k}: {n}" for k, n in sorted(report.kinds.items()))
+                    out.print(
+                        f"Đã xử lý {report.processed} thư mới" + (f" ({kinds})." if kinds else "."),
+                        highlight=False,
+                    )
+                    return
+                stop = asyncio.Event()
+                loop = asyncio.get_running_loop()
+                # SIGTERM/SIGINT end the watch cleanly: the current message is finished first.
+                for signum in (signal.SIGTERM, signal.SIGINT):
+                    loop.add_signal_handler(signum, stop.set)
+                out.print("Đang theo dõi hộp thư (Ctrl+C để dừng)...")
+                await watcher.run_forever(stop)
+
+    run(main)
 
 
 @app.command()

@@ -11,6 +11,14 @@ import pytest
 from typer.testing import CliRunner
 
 from dondoc.cli import app
+from tests.mailserver import (
+    DOMAIN,
+    ORGANISER,
+    PASSWORD,
+    SECRET,
+    MailServers,
+    mail_servers,  # noqa: F401 - a fixture
+)
 from tests.sample import PEOPLE, PROVINCE_TOML, roster_file
 from tests.sheets import write_csv
 
@@ -142,3 +150,38 @@ def test_deliveries_list_filter_and_retry(cli: CliRunner, province: str, tmp_pat
     assert "Hộp thư đi trống" in invoke(cli, "deliveries")
     assert "--state phải là" in invoke(cli, "deliveries", "--state", "lost", code=2)
     assert "Đã xếp lại 0" in invoke(cli, "deliveries", "retry", province)
+
+
+def test_mail_check_and_watch_against_real_servers(
+    cli: CliRunner,
+    province: str,
+    mail_servers: MailServers,  # noqa: F811 - the fixture
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    folder = "CLI"
+    with mail_servers.imap() as client:
+        client.create(folder)
+    mail_servers.append(folder, b"From: ai@example.vn\r\nSubject: Xin chao\r\n\r\nThu thuong.\r\n")
+    for name, value in {
+        "DONDOC_SMTP_HOST": "127.0.0.1",
+        "DONDOC_SMTP_PORT": str(mail_servers.smtp_port),
+        "DONDOC_SMTP_SECURITY": "none",
+        "DONDOC_MAIL_FROM": f"{ORGANISER}@{DOMAIN}",
+        "DONDOC_SECRET_KEY": SECRET.decode(),
+        "DONDOC_IMAP_HOST": "127.0.0.1",
+        "DONDOC_IMAP_PORT": str(mail_servers.imap_port),
+        "DONDOC_IMAP_SECURITY": "none",
+        "DONDOC_IMAP_USERNAME": ORGANISER,
+        "DONDOC_IMAP_PASSWORD": PASSWORD,
+        "DONDOC_IMAP_MAILBOX": folder,
+    }.items():
+        monkeypatch.setenv(name, value)
+    checked = invoke(cli, "mail", "check")
+    assert "✗" not in checked and PASSWORD not in checked
+    assert checked.count("✓") >= 6, checked  # SMTP and IMAP steps, each said
+    assert "Đã xử lý 1 thư mới" in invoke(cli, "mail", "watch", "--once")
+    assert "Đã xử lý 0 thư mới" in invoke(cli, "mail", "watch", "--once")
+
+    monkeypatch.setenv("DONDOC_IMAP_PASSWORD", "sai-mat-khau")
+    refused = invoke(cli, "mail", "check", code=1)
+    assert "✗" in refused and "sai-mat-khau" not in refused

@@ -487,10 +487,14 @@ CORPUS_CLASSES = {
 
 
 @pytest.fixture(scope="session")
-def flufl_corpus(pytestconfig: pytest.Config) -> Path:
-    """flufl.bounce's sdist from PyPI (pip's own client), unpacked in pytest's cache."""
-    assert pytestconfig.cache is not None
-    cache = pytestconfig.cache.mkdir("flufl-bounce-6.0.0")
+def flufl_corpus(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """flufl.bounce's sdist from PyPI (pip's own client), unpacked in pytest's cache (or in a
+    temporary folder when the cache plugin is off)."""
+    store = getattr(pytestconfig, "cache", None)
+    if store is not None:
+        cache = store.mkdir("flufl-bounce-6.0.0")
+    else:
+        cache = tmp_path_factory.mktemp("flufl-bounce-6.0.0")
     tests = cache / "tests"
     if (tests / "test_detectors.py").exists():
         return tests
