@@ -30,6 +30,7 @@ from mail.check import check_smtp
 from mail.findings import Finding
 from mail.imap import ImapWatcher
 from mail.imapcheck import check_imap
+from mail.inbound import active_completion_rules
 from mail.smtp import SmtpSender
 from mail.templates import check_templates
 from scheduler.dispatch import Dispatcher
@@ -539,8 +540,13 @@ def mail_watch(
                 "IMAP is not configured",
             )
         async with database() as engine:
+            async with transaction(engine) as session:
+                rules = await active_completion_rules(session)
             watcher = ImapWatcher(
-                config.imap, session_factory(engine), secret=config.identity.secret
+                config.imap,
+                session_factory(engine),
+                secret=config.identity.secret,
+                completion_rules=rules,
             )
             async with watcher:
                 if once:

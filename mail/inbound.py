@@ -42,6 +42,7 @@ from mail.triage import (
     AutoReply,
     Bounce,
     Completion,
+    CompletionRule,
     Delayed,
     Other,
     Reply,
@@ -860,3 +861,22 @@ async def apply_rejection(
     ctx = _Context(session, None, bounce, now, None, applied)
     await _bounce_respondent(ctx, bounce, person)
     return applied
+
+
+async def active_completion_rules(session: AsyncSession) -> list[CompletionRule]:
+    """The completion-email rules of every campaign still running, as the watcher needs them."""
+    rules: list[CompletionRule] = []
+    campaigns = await session.scalars(
+        select(Campaign).where(Campaign.state != CampaignState.CLOSED).order_by(Campaign.id)
+    )
+    for campaign in campaigns:
+        for rule in campaign.completion_rules:
+            rules.append(
+                CompletionRule(
+                    sender=rule["sender"],
+                    pattern=rule["pattern"],
+                    subject=rule.get("subject"),
+                    name=f"{campaign.code}:{rule.get('name', 'completion')}",
+                )
+            )
+    return rules

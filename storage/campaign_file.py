@@ -70,6 +70,9 @@ class CampaignSpec:
     source_file: str
     # The campaign's own email/chat templates, overriding the built-in ones of the same name.
     templates_dir: Path | None = None
+    # How the survey platform's "response completed" emails are recognised: each a mapping
+    # with sender, pattern and optionally subject and name (see mail.triage.CompletionRule).
+    completion_rules: tuple[Mapping[str, str], ...] = ()
     _by_cell: Mapping[str, GroupSpec] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -93,7 +96,8 @@ class CampaignSpec:
 
 _CODE: Final = re.compile(r"[a-z0-9][a-z0-9-]{1,62}[a-z0-9]")
 _KEY_CODE: Final = re.compile(r"[a-z][a-z0-9_]*")
-_TOP_KEYS: Final = ("campaign", "policy", "groups", "unit_kinds")
+_TOP_KEYS: Final = ("campaign", "policy", "groups", "unit_kinds", "completion_email")
+_COMPLETION_KEYS: Final = ("name", "sender", "subject", "pattern")
 _CAMPAIGN_KEYS: Final = (
     "code",
     "title",
@@ -380,6 +384,7 @@ class _Reader:
         survey_url, groups = self.survey_urls(camp, groups)
         policy = read_policy(self, data.get("policy"), span)
         templates_dir = self.templates_dir(camp, source_file)
+        completion_rules = self.completion_rules(data.get("completion_email"))
 
         if (
             self.problems
@@ -405,7 +410,72 @@ class _Reader:
             policy=policy,
             source_file=source_file,
             templates_dir=templates_dir,
+            completion_rules=completion_rules,
         )
+
+    def completion_rules(self, value: object) -> tuple[Mapping[str, str], ...]:
+        if value is None:
+            return ()
+        tables = self.tables(value, "completion_email")
+        rules: list[Mapping[str, str]] = []
+        for number, table in enumerate(tables or [], start=1):
+            path = f"completion_email[{number}]"
+            self.unknown_keys(table, _COMPLETION_KEYS, path)
+            rule: dict[str, str] = {"name": f"completion-{number}"}
+            for key in _COMPLETION_KEYS:
+                item = table.get(key)
+                if item is None:
+                    continue
+                if not isinstance(item, str) or not item.strip():
+                    self.problem(
+                        f"{path}.{key}",
+                        item,
+                        "Vui lòng ghi giá trị này dưới dạng chuỗi trong dấu nháy kép.",
+                        f"{key} must be a non-empty string",
+                    )
+                    continue
+                rule[key] = item.strip()
+            sender = rule.get("sender")
+            if sender is None or "@" not in sender:
+                self.problem(
+                    f"{path}.sender",
+                    sender,
+                    "Vui lòng ghi địa chỉ gửi thư báo hoàn thành của phần mềm khảo sát, "
+                    'ví dụ sender = "noreply@khaosat.gov.vn" hoặc cả tên miền "@khaosat.gov.vn".',
+                    "sender must be an address or '@domain'",
+                )
+            for key in ("pattern", "subject"):
+                if key not in rule:
+                    continue
+                try:
+                    compiled = re.compile(rule[key])
+                except re.error as exc:
+                    self.problem(
+                        f"{path}.{key}",
+                        rule[key],
+                        f"Biểu thức tìm kiếm viết sai ({exc}). Vui lòng kiểm tra lại dấu ngoặc "
+                        "và ký tự đặc biệt.",
+                        f"bad regular expression: {exc}",
+                    )
+                    continue
+                if key == "pattern" and not {"token", "email"} & set(compiled.groupindex):
+                    self.problem(
+                        f"{path}.pattern",
+                        rule[key],
+                        "Vui lòng đặt tên nhóm (?P<token>...) cho mã phiếu hoặc (?P<email>...) cho "
+                        'địa chỉ thư, ví dụ pattern = "Mã phiếu: (?P<token>[A-Za-z0-9_-]{16,})".',
+                        "pattern needs a named group token or email",
+                    )
+            if "pattern" not in rule:
+                self.problem(
+                    f"{path}.pattern",
+                    None,
+                    "Thiếu pattern. Vui lòng ghi cách tìm mã phiếu trong thư, ví dụ "
+                    'pattern = "Mã phiếu: (?P<token>[A-Za-z0-9_-]{16,})".',
+                    "pattern is missing",
+                )
+            rules.append(rule)
+        return tuple(rules)
 
     def templates_dir(self, camp: Mapping[str, Any], source_file: str) -> Path | None:
         if "templates" not in camp:

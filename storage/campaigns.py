@@ -63,6 +63,7 @@ async def save_campaign(
     ]
     campaign.source_file = spec.source_file
     campaign.templates_dir = str(spec.templates_dir) if spec.templates_dir else None
+    campaign.completion_rules = [dict(rule) for rule in spec.completion_rules]
     await session.flush()
 
     existing = {

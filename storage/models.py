@@ -145,6 +145,10 @@ class Campaign(Base):
     source_file: Mapped[str | None] = mapped_column(String(1000))
     # The campaign's own templates folder (absolute), when it overrides the built-in ones.
     templates_dir: Mapped[str | None] = mapped_column(String(1000))
+    # Rules recognising the survey platform's completion emails (mail.triage.CompletionRule).
+    completion_rules: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSON, default=list, server_default=text("'[]'")
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

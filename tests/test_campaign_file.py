@@ -1140,3 +1140,38 @@ def test_templates_folder_is_relative_to_the_campaign_file(tmp_path: Path) -> No
 def test_a_missing_templates_folder_is_a_problem(tmp_path: Path) -> None:
     (problem,) = file_problems(write(tmp_path, VALID_TOML + 'templates = "khong-co"\n'))
     assert (problem.column, problem.value) == ("campaign.templates", "khong-co")
+
+
+COMPLETION = """
+[[completion_email]]
+sender = "@khaosat.gov.vn"
+subject = "hoàn thành"
+pattern = "Mã phiếu: (?P<token>[A-Za-z0-9_-]{16,})"
+"""
+
+
+def test_completion_email_rules(tmp_path: Path) -> None:
+    spec = load_campaign_file(write(tmp_path, VALID_TOML + COMPLETION))
+    assert spec.completion_rules == (
+        {
+            "name": "completion-1",
+            "sender": "@khaosat.gov.vn",
+            "subject": "hoàn thành",
+            "pattern": "Mã phiếu: (?P<token>[A-Za-z0-9_-]{16,})",
+        },
+    )
+
+
+def test_bad_completion_email_rules_are_located(tmp_path: Path) -> None:
+    bad = (
+        VALID_TOML
+        + '[[completion_email]]\nsender = "khaosat"\npattern = "Mã phiếu: ([A-Z]+"\n'
+        + '[[completion_email]]\nsender = "@k.vn"\npattern = "Mã phiếu: (\\\\w+)"\nextra = 1\n'
+    )
+    found = {(p.column, p.value) for p in file_problems(write(tmp_path, bad))}
+    assert found == {
+        ("completion_email[1].sender", "khaosat"),
+        ("completion_email[1].pattern", "Mã phiếu: ([A-Z]+"),
+        ("completion_email[2].pattern", "Mã phiếu: (\\w+)"),
+        ("completion_email[2].extra", None),
+    }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -155,6 +156,7 @@ def test_deliveries_list_filter_and_retry(cli: CliRunner, province: str, tmp_pat
 def test_mail_check_and_watch_against_real_servers(
     cli: CliRunner,
     province: str,
+    tmp_path: Path,
     mail_servers: MailServers,  # noqa: F811 - the fixture
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -176,10 +178,34 @@ def test_mail_check_and_watch_against_real_servers(
         "DONDOC_IMAP_MAILBOX": folder,
     }.items():
         monkeypatch.setenv(name, value)
+    # The survey platform's completion email, recognised by the campaign's rule.
+    invoke(cli, "roster", "import", province, str(roster_file(tmp_path, PEOPLE)))
+    rules = tmp_path / "tinh.toml"
+    rules.write_text(
+        PROVINCE_TOML
+        + '[[completion_email]]\nsender = "@khaosat.example.vn"\n'
+        + 'pattern = "Mã phiếu: (?P<token>[A-Za-z0-9_-]{16,})"\n',
+        encoding="utf-8",
+    )
+    invoke(cli, "campaign", "create", str(rules), "--update")
+    with sqlite3.connect(tmp_path / "cli.db") as db:
+        (token,) = db.execute(
+            "SELECT token FROM respondents WHERE email = 'hoatt@snv.gov.vn'"
+        ).fetchone()
+    mail_servers.append(
+        folder,
+        (
+            "From: noreply@khaosat.example.vn\r\nSubject: Phieu da hoan thanh\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+            f"Mã phiếu: {token}\r\n"
+        ).encode(),
+    )
     checked = invoke(cli, "mail", "check")
     assert "✗" not in checked and PASSWORD not in checked
     assert checked.count("✓") >= 6, checked  # SMTP and IMAP steps, each said
-    assert "Đã xử lý 1 thư mới" in invoke(cli, "mail", "watch", "--once")
+    watched = invoke(cli, "mail", "watch", "--once")
+    assert "Đã xử lý 2 thư mới" in watched and "completion: 1" in watched
+    assert "Đã trả lời 1/5" in invoke(cli, "status", province)
     assert "Đã xử lý 0 thư mới" in invoke(cli, "mail", "watch", "--once")
 
     monkeypatch.setenv("DONDOC_IMAP_PASSWORD", "sai-mat-khau")

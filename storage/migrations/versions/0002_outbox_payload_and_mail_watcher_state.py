@@ -63,6 +63,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("campaigns", schema=None) as batch_op:
         batch_op.add_column(sa.Column("templates_dir", sa.String(length=1000), nullable=True))
+        batch_op.add_column(
+            sa.Column("completion_rules", sa.JSON(), nullable=False, server_default=sa.text("'[]'"))
+        )
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         # Existing deliveries get an empty payload, so a populated database upgrades in place.
         batch_op.add_column(
@@ -72,6 +75,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("campaigns", schema=None) as batch_op:
+        batch_op.drop_column("completion_rules")
         batch_op.drop_column("templates_dir")
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.drop_column("payload")
