@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -12,6 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+T = TypeVar("T")
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -38,6 +41,31 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         return await conn.run_sync(_current)
 
 
+async def _migrate(engine: AsyncEngine, step: Callable[[Connection], T]) -> T:
+    """Run one Alembic command on a connection of ``engine``.
+
+    On SQLite, batch migrations rebuild a table (copy, drop, rename); with foreign keys on,
+    dropping the old table would cascade and delete every row that refers to it. So foreign keys
+    are off while migrating (set outside any transaction, where SQLite honours it) and checked
+    afterwards: a migration that broke a reference fails instead of leaving the data wrong.
+    """
+    async with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        try:
+            result = await conn.run_sync(step)
+            if sqlite:
+                broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                if broken:
+                    raise RuntimeError(f"migration left broken references: {broken[:5]}")
+            await conn.commit()
+        finally:
+            if sqlite:
+                await conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+    return result
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> tuple[str | None, str | None]:
     """Upgrade to ``revision``; returns (revision before, revision after)."""
 
@@ -46,13 +74,11 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> tuple[str | No
         command.upgrade(alembic_config(connection), revision)
         return before, _current(connection)
 
-    async with engine.begin() as conn:
-        return await conn.run_sync(_upgrade)
+    return await _migrate(engine, _upgrade)
 
 
 async def downgrade(engine: AsyncEngine, revision: str) -> None:
     def _downgrade(connection: Connection) -> None:
         command.downgrade(alembic_config(connection), revision)
 
-    async with engine.begin() as conn:
-        await conn.run_sync(_downgrade)
+    await _migrate(engine, _downgrade)

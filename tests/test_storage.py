@@ -71,8 +71,12 @@ async def test_a_populated_first_schema_upgrades_in_place(db_url: str) -> None:
         assert await migrate.upgrade(engine) == ("0001", migrate.head_revision())
         async with session_factory(engine)() as session:
             delivery = await session.scalar(select(Delivery))
+            # Rebuilding tables on SQLite must not cascade-delete what refers to them.
             assert delivery is not None and delivery.payload == {}
             assert delivery.dedupe_key == "invitation:1:email"
+            campaign = await session.scalar(select(Campaign))
+            assert campaign is not None
+            assert (campaign.completion_rules, campaign.templates_dir) == ([], None)
     finally:
         await engine.dispose()
 
