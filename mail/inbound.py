@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -64,7 +64,10 @@ from storage.models import (
     RespondentState,
     Unit,
 )
-from storage.outbox import cancel_pending, enqueue
+from storage.outbox import CHASING, cancel_pending, enqueue
+
+FULL_MAILBOX_RETRIES = 3
+FULL_MAILBOX_DELAY = timedelta(days=1)
 
 ANSWER_SOURCE = "email"
 ALERT_CHANNEL = "email"
@@ -518,7 +521,8 @@ async def _bounce_respondent(ctx: _Context, result: Bounce, person: Respondent) 
             person.email_health = EmailHealth.FULL
             person.updated_at = ctx.now
             applied.marked_full += 1
-        ctx.event("mailbox_full", campaign.id, data, respondent_id=person.id)
+        retry = await _retry_later(ctx, person) if active and wants_mail else None
+        ctx.event("mailbox_full", campaign.id, {**data, "retry": retry}, respondent_id=person.id)
     elif result.klass == "policy" and result.permanent:
         added, unreachable = 0, list[int]()
         if active:
@@ -550,6 +554,40 @@ async def _bounce_respondent(ctx: _Context, result: Bounce, person: Respondent) 
     else:
         kind = "bounce_other" if result.permanent else "bounce_transient"
         ctx.event(kind, campaign.id, data, respondent_id=person.id)
+
+
+async def _retry_later(ctx: _Context, person: Respondent) -> str | None:
+    """Queue again, a day later, the chasing message a full mailbox refused; its dedupe key.
+
+    Official mailboxes are small and fill up, then get emptied: the message is worth another
+    try, but a few at most, since a reminder will follow anyway.
+    """
+    forms = _id_forms(ctx.result.our_message_ids)
+    if not forms:
+        return None
+    original = await ctx.session.scalar(
+        select(Delivery).where(
+            Delivery.provider_message_id.in_(forms), Delivery.respondent_id == person.id
+        )
+    )
+    if original is None or original.reason not in CHASING:
+        return None
+    base = str(original.payload.get("retry_of", original.dedupe_key))
+    number = int(original.payload.get("retry", 0)) + 1
+    if number > FULL_MAILBOX_RETRIES:
+        return None
+    key = f"{base}:retry{number}"
+    await enqueue(
+        ctx.session,
+        campaign_id=original.campaign_id,
+        channel=original.channel,
+        reason=original.reason,
+        dedupe_key=key,
+        due_at=ctx.now + FULL_MAILBOX_DELAY,
+        respondent_id=person.id,
+        payload={**original.payload, "retry_of": base, "retry": number},
+    )
+    return key
 
 
 async def _bounce_contact(ctx: _Context, result: Bounce, contact: Contact) -> None:

@@ -491,3 +491,40 @@ async def test_messages_about_nobody_are_still_recorded(
     assert rows[2].data["subject"] == "Lịch họp"
     kinds = set((await session.scalars(select(Event.kind))).all())
     assert not kinds & {"bounced", "answered", "reply", "auto_reply"}
+
+
+async def test_an_invitation_refused_by_a_full_mailbox_is_tried_again_a_few_times(
+    session: AsyncSession, people: dict[str, Respondent]
+) -> None:
+    hung = people["hungnv@sonv.gov.vn"]
+    await enqueue(
+        session,
+        campaign_id=hung.campaign_id,
+        channel="email",
+        reason="invitation",
+        dedupe_key=f"invitation:{hung.id}:email",
+        due_at=NOW,
+        respondent_id=hung.id,
+    )
+    await session.commit()
+    for uid in range(1, 6):
+        # The latest try was sent and came back full again.
+        latest = (await deliveries(session, "invitation"))[-1]
+        latest.state = DeliveryState.SENT
+        latest.provider_message_id = f"<dondoc.{latest.id}.00000000000000{uid:02d}@snv.gov.vn>"
+        await session.commit()
+        full = hard_bounce(
+            hung,
+            status="5.2.2",
+            klass="mailbox_full",
+            our_message_ids=(latest.provider_message_id,),
+            message_id=f"<full-{uid}@mx>",
+        )
+        await apply(session, full, uid=uid, now=NOW + timedelta(days=uid))
+    tries = await deliveries(session, "invitation")
+    base = f"invitation:{hung.id}:email"
+    assert [d.dedupe_key for d in tries] == [base] + [f"{base}:retry{n}" for n in (1, 2, 3)]
+    assert tries[1].due_at == NOW + timedelta(days=2)  # a day after the bounce
+    assert tries[3].payload == {"retry_of": base, "retry": 3}
+    retries = [e.data["retry"] for e in await events(session, "mailbox_full")]
+    assert retries == [f"{base}:retry1", f"{base}:retry2", f"{base}:retry3", None, None]
