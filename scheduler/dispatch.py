@@ -18,9 +18,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from scheduler.calendar import HolidayCalendar, SendingCalendar
 from scheduler.context import build_outgoing
 from storage.channel import (
     Channel,
@@ -32,18 +33,23 @@ from storage.channel import (
     TransientError,
 )
 from storage.models import (
+    Campaign,
     Delivery,
     DeliveryState,
     Event,
     Respondent,
     RespondentState,
 )
-from storage.outbox import claim_due, record_failed, record_retry, record_sent_many
+from storage.outbox import claim_due, defer, record_failed, record_retry, record_sent_many
+from storage.policy import Policy
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 GoneHandler = Callable[[AsyncSession, Delivery, RecipientGone, datetime], Awaitable[None]]
+
+# Sent only inside the campaign's sending window; everything else goes when due.
+WINDOWED = frozenset({"reminder", "last_day", "digest", "escalation"})
 
 # What a successful send means for the person, as an Event kind.
 SENT_EVENTS = {"invitation": "invited", "reminder": "reminded", "last_day": "reminded"}
@@ -105,6 +111,7 @@ class Dispatcher:
         rng: random.Random | None = None,
         on_gone: GoneHandler | None = None,
         on_progress: Callable[[DispatchStats], None] | None = None,
+        holidays: HolidayCalendar | None = None,
     ) -> None:
         self.sessions = sessions
         self.channels = channels
@@ -115,6 +122,8 @@ class Dispatcher:
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
         self.on_gone = on_gone
         self.on_progress = on_progress
+        self.holidays = holidays or HolidayCalendar()
+        self._deferred_last = 0
         self._slots = asyncio.Semaphore(concurrency)
         self._stopping = asyncio.Event()
 
@@ -147,9 +156,10 @@ class Dispatcher:
                     channels=list(self.channels),
                     campaign_id=campaign_id,
                 )
+                claimed = await self._inside_window(session, claimed, now)
                 messages = await build_outgoing(session, claimed, now=now)
             if not claimed:
-                return False
+                return bool(self._deferred_last)
             outcomes = await asyncio.gather(
                 *(self._send(d, m) for d, m in zip(claimed, messages, strict=True))
             )
@@ -158,6 +168,40 @@ class Dispatcher:
         if self.on_progress is not None:
             self.on_progress(stats)
         return True
+
+    async def _inside_window(
+        self, session: AsyncSession, claimed: list[Delivery], now: datetime
+    ) -> list[Delivery]:
+        """Claimed messages that may go now; windowed ones outside the window wait (Promise 3).
+
+        What the organiser sends now (invitations) and alerts go at once; reminders, digests
+        and escalations only inside the campaign's sending window.
+        """
+        self._deferred_last = 0
+        windowed = [d for d in claimed if d.reason in WINDOWED]
+        if not windowed:
+            return claimed
+        campaigns = {
+            c.id: c
+            for c in await session.scalars(
+                select(Campaign).where(Campaign.id.in_({d.campaign_id for d in windowed}))
+            )
+        }
+        calendars = {
+            cid: SendingCalendar(
+                Policy.from_json(c.policy).window, c.timezone, holidays=self.holidays
+            )
+            for cid, c in campaigns.items()
+        }
+        keep = []
+        for delivery in claimed:
+            calendar = calendars.get(delivery.campaign_id)
+            if delivery.reason in WINDOWED and calendar and not calendar.is_open(now):
+                await defer(session, delivery.id, until=calendar.next_open(now), now=now)
+                self._deferred_last += 1
+            else:
+                keep.append(delivery)
+        return keep
 
     async def _send(self, delivery: Delivery, message: Outgoing) -> _Outcome:
         async with self._slots:

@@ -320,3 +320,20 @@ async def retry_uncertain(
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def defer(session: AsyncSession, delivery_id: int, *, until: datetime, now: datetime) -> None:
+    """Put a claimed delivery back in the queue until ``until``, as if it had not been tried:
+    it was claimed at a moment it may not be sent (outside the sending window)."""
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.state == DeliveryState.SENDING)
+        .values(
+            state=DeliveryState.QUEUED,
+            due_at=until,
+            attempts=Delivery.attempts - 1,
+            lease_until=None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )

@@ -1,0 +1,172 @@
+"""Reminder planning through the outbox, and a campaign walked from invitation to deadline."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from scheduler.calendar import HolidayCalendar
+from scheduler.dispatch import Dispatcher
+from scheduler.invitations import plan_invitations
+from scheduler.planning import plan_reminders
+from storage.channel import Outgoing, Receipt
+from storage.db import session_factory
+from storage.models import (
+    Campaign,
+    CampaignState,
+    Delivery,
+    DeliveryState,
+    Respondent,
+    RespondentState,
+)
+from storage.roster import import_roster
+from tests.sample import PEOPLE, roster_file
+
+HANOI = ZoneInfo("Asia/Ho_Chi_Minh")
+HOLIDAYS = HolidayCalendar()
+
+
+def local(*args: int) -> datetime:
+    return datetime(*args, tzinfo=HANOI).astimezone(UTC)  # type: ignore[misc]
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Recorder:
+    name = "email"
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.sent: list[tuple[str, str, int | None, datetime]] = []
+
+    async def send(self, message: Outgoing) -> Receipt:
+        number = message.context.get("reminder_number")
+        self.sent.append(
+            (
+                message.recipient.email or "",
+                message.reason,
+                number,
+                self.clock.now.astimezone(HANOI),
+            )
+        )
+        return Receipt(provider_id=f"<{message.delivery_id}@test>")
+
+    async def aclose(self) -> None:
+        return None
+
+
+@pytest.fixture
+async def invited(
+    engine: AsyncEngine, session: AsyncSession, province: Campaign, tmp_path: Path
+) -> tuple[Clock, Recorder]:
+    await import_roster(session, province, roster_file(tmp_path, PEOPLE), actor="test")
+    province.state = CampaignState.ACTIVE
+    clock = Clock(local(2024, 12, 20, 9, 0))  # Friday, the day the campaign opens
+    await plan_invitations(session, province, now=clock.now)
+    await session.commit()
+    recorder = Recorder(clock)
+    await dispatcher(engine, recorder, clock).run_once()
+    return clock, recorder
+
+
+def dispatcher(engine: AsyncEngine, recorder: Recorder, clock: Clock) -> Dispatcher:
+    return Dispatcher(
+        session_factory(engine),
+        {"email": recorder},
+        clock=clock,
+        rng=random.Random(3),
+        holidays=HOLIDAYS,
+    )
+
+
+async def test_planning_twice_queues_once_and_skips_who_needs_nothing(
+    session: AsyncSession, province: Campaign, invited: tuple[Clock, Recorder]
+) -> None:
+    duc = await session.scalar(select(Respondent).where(Respondent.email == "duclv@snv.gov.vn"))
+    assert duc is not None
+    duc.state = RespondentState.ANSWERED
+    await session.commit()
+    now = local(2025, 1, 2, 10, 0)
+    first = await plan_reminders(session, province, now=now, holidays=HOLIDAYS)
+    second = await plan_reminders(session, province, now=now, holidays=HOLIDAYS)
+    await session.commit()
+    assert (first.queued, second.queued, second.already_queued) == (4, 0, 4)
+    assert first.skipped == {"đã trả lời": 1}
+    rows = (await session.scalars(select(Delivery).where(Delivery.reason == "reminder"))).all()
+    # The first reminder (7 days before Fri 10/01 17:00) falls on Fri 03/01 17:00, when the
+    # window has closed: it is due at the next opening, Monday 06/01 07:30.
+    assert {r.due_at for r in rows} == {local(2025, 1, 6, 7, 30)}
+    assert all(
+        r.dedupe_key.startswith("reminder:1:") and r.payload == {"reminder_number": 1} for r in rows
+    )
+
+
+async def test_a_reminder_claimed_outside_the_window_waits_for_the_opening(
+    engine: AsyncEngine, session: AsyncSession, province: Campaign, invited: tuple[Clock, Recorder]
+) -> None:
+    clock, recorder = invited
+    await plan_reminders(session, province, now=local(2025, 1, 2, 10, 0), holidays=HOLIDAYS)
+    rows = (await session.scalars(select(Delivery).where(Delivery.reason == "reminder"))).all()
+    for row in rows:  # as if queued for Saturday by an older policy
+        row.due_at = local(2025, 1, 4, 9, 0)
+    await session.commit()
+    clock.now = local(2025, 1, 4, 10, 0)  # Saturday
+    stats = await dispatcher(engine, recorder, clock).run_once()
+    assert stats.handled == 0 and not [s for s in recorder.sent if s[1] == "reminder"]
+    session.expunge_all()
+    waiting = (await session.scalars(select(Delivery).where(Delivery.reason == "reminder"))).all()
+    assert {(d.state, d.due_at, d.attempts) for d in waiting} == {
+        (DeliveryState.QUEUED, local(2025, 1, 6, 7, 30), 0)
+    }
+
+
+async def test_a_campaign_from_invitation_to_deadline(
+    engine: AsyncEngine, session: AsyncSession, province: Campaign, invited: tuple[Clock, Recorder]
+) -> None:
+    clock, recorder = invited
+    end = local(2025, 1, 10, 18, 0)
+    send = dispatcher(engine, recorder, clock)
+    while clock.now < end:
+        clock.now += timedelta(hours=1)
+        if clock.now == local(2025, 1, 7, 9, 0):
+            # Hoà answers on Tuesday morning: she gets nothing more.
+            hoa = await session.scalar(
+                select(Respondent).where(Respondent.email == "hoatt@snv.gov.vn")
+            )
+            assert hoa is not None
+            hoa.state = RespondentState.ANSWERED
+        await plan_reminders(session, province, now=clock.now, holidays=HOLIDAYS)
+        await session.commit()
+        await send.run_once()
+
+    people = sorted(
+        e for e in (await session.scalars(select(Respondent.email))).all() if e is not None
+    )
+    invitations = {
+        (e, r, n, t.strftime("%a %d/%m %H:%M")) for e, r, n, t in recorder.sent if r == "invitation"
+    }
+    assert invitations == {(e, "invitation", None, "Fri 20/12 09:00") for e in people}
+    reminders = sorted(
+        (e, r, n, t.strftime("%a %d/%m %H:%M")) for e, r, n, t in recorder.sent if r != "invitation"
+    )
+    expected = []
+    for email in people:
+        expected.append((email, "reminder", 1, "Mon 06/01 08:00"))
+        if email != "hoatt@snv.gov.vn":
+            expected.append((email, "reminder", 2, "Wed 08/01 08:00"))
+            expected.append((email, "last_day", 3, "Fri 10/01 08:00"))
+    assert reminders == sorted(expected)
+    # Nothing on a weekend, nothing after the deadline.
+    assert all(t.weekday() < 5 for _, _, _, t in recorder.sent)
