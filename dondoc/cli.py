@@ -9,17 +9,21 @@ from __future__ import annotations
 import asyncio
 import getpass
 import logging
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, TypeVar
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from dondoc import render
@@ -33,21 +37,30 @@ from mail.imapcheck import check_imap
 from mail.inbound import active_completion_rules
 from mail.smtp import SmtpSender
 from mail.templates import check_templates
+from scheduler.calendar import HolidayCalendar, load_overrides
 from scheduler.dispatch import Dispatcher
 from scheduler.invitations import plan_invitations
+from scheduler.planning import plan_reminders
 from scheduler.rejections import recipient_gone
+from scheduler.tick import tick as run_tick
 from storage import migrate
 from storage.answered import import_answered
 from storage.campaign_file import Policy, load_campaign_file
-from storage.campaigns import campaign_groups, get_campaign, list_campaigns, save_campaign
+from storage.campaigns import (
+    campaign_groups,
+    close_campaign,
+    get_campaign,
+    list_campaigns,
+    save_campaign,
+)
 from storage.db import create_engine, session_factory
 from storage.errors import ConfigurationError, DondocError
-from storage.models import Campaign, DeliveryState, Event, utcnow
+from storage.models import Campaign, CampaignState, DeliveryState, Event, Respondent, utcnow
 from storage.outbox import retry_uncertain
 from storage.problems import InputError
 from storage.progress import campaign_progress, list_deliveries
 from storage.roster import import_roster
-from storage.vnformat import WEEKDAYS, vn_datetime, vn_duration
+from storage.vnformat import WEEKDAYS, vn_datetime, vn_duration, vn_number
 
 log = logging.getLogger("dondoc")
 T = TypeVar("T")
@@ -273,6 +286,113 @@ def campaign_show(code: Annotated[str, typer.Argument(help="Mã đợt khảo s�
     run(main)
 
 
+@campaign_app.command("close")
+def campaign_close(code: Annotated[str, typer.Argument(help="Mã đợt khảo sát.")]) -> None:
+    """Kết thúc đợt khảo sát: không nhắc nữa, hủy các thư, tin nhắn đang chờ gửi."""
+
+    async def main() -> None:
+        async with database() as engine, transaction(engine) as session:
+            found = await get_campaign(session, code)
+            cancelled = await close_campaign(session, found, actor=actor())
+        out.print(
+            f"Đã kết thúc đợt {code}; đã hủy {vn_number(cancelled)} thư, tin nhắn đang chờ gửi.",
+            highlight=False,
+        )
+
+    run(main)
+
+
+def parse_moment(text: str | None, tz: str = "Asia/Ho_Chi_Minh") -> datetime:
+    """--at: an ISO moment; without an offset it is taken in the campaign's zone."""
+    if text is None:
+        return utcnow()
+    try:
+        moment = datetime.fromisoformat(text.strip().replace(" ", "T", 1))
+    except ValueError as exc:
+        raise DondocError(
+            f"Thời điểm «{text}» không đúng dạng. Ví dụ đúng: 2025-01-06 08:00 hoặc "
+            "2025-01-06T08:00+07:00.",
+            f"bad --at value {text!r}",
+        ) from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(tz))
+    return moment.astimezone(UTC)
+
+
+def holiday_calendar() -> HolidayCalendar:
+    """Vietnamese public holidays plus this deployment's override file, if any."""
+    path = os.environ.get("DONDOC_HOLIDAYS_FILE")
+    return HolidayCalendar(overrides=load_overrides(Path(path)) if path else None)
+
+
+@app.command("plan")
+def plan_command(
+    campaign: Annotated[str, typer.Argument(help="Mã đợt khảo sát.")],
+    at: Annotated[
+        str | None, typer.Option("--at", help="Thời điểm xem thử, ví dụ «2025-01-06 08:00».")
+    ] = None,
+) -> None:
+    """Cho biết vào thời điểm đó sẽ nhắc ai, khi nào và vì sao; không gửi gì."""
+
+    async def main() -> None:
+        async with database() as engine, transaction(engine) as session:
+            found = await get_campaign(session, campaign)
+            moment = parse_moment(at, found.timezone)
+            report = await plan_reminders(
+                session, found, now=moment, holidays=holiday_calendar(), dry_run=True
+            )
+            names = dict(
+                (
+                    await session.execute(
+                        select(Respondent.id, Respondent.full_name).where(
+                            Respondent.campaign_id == found.id
+                        )
+                    )
+                ).all()
+            )
+        out.print(render.plan_view(report, names, moment, found))
+
+    run(main)
+
+
+@app.command()
+def tick(
+    at: Annotated[
+        str | None, typer.Option("--at", help="Chạy như thể đang ở thời điểm này (thử nghiệm).")
+    ] = None,
+    campaign: Annotated[
+        str | None, typer.Option("--campaign", "-c", help="Chỉ một đợt khảo sát.")
+    ] = None,
+) -> None:
+    """Chạy một lượt: lập lịch nhắc cho các đợt đang chạy rồi gửi những gì đã đến hạn."""
+
+    async def main() -> None:
+        config = settings()
+        holidays = holiday_calendar()
+        async with database() as engine:
+            sessions = session_factory(engine)
+            moment = parse_moment(at)
+            if config.smtp is None or config.identity is None:
+                report = await run_tick(
+                    sessions, now=moment, holidays=holidays, campaign_code=campaign
+                )
+                out.print("Chưa cấu hình máy chủ gửi thư: chỉ lập lịch, chưa gửi.")
+            else:
+                async with SmtpSender(config.smtp) as sender:
+                    channels = {"email": EmailChannel(sender, config.identity)}
+                    report = await run_tick(
+                        sessions,
+                        now=moment,
+                        holidays=holidays,
+                        channels=channels,
+                        campaign_code=campaign,
+                        on_gone=recipient_gone,
+                    )
+        out.print(render.tick_view(report))
+
+    run(main)
+
+
 @roster_app.command("import")
 def roster_import(
     campaign: Annotated[str, typer.Argument(help="Mã đợt khảo sát.")],
@@ -466,6 +586,9 @@ def send_invitations(
                     session, found, now=utcnow(), unit=unit, dry_run=dry_run
                 )
                 if not dry_run:
+                    # Sending the invitations is what starts the campaign: reminders follow.
+                    if found.state == CampaignState.DRAFT:
+                        found.state = CampaignState.ACTIVE
                     session.add(
                         Event(
                             campaign_id=found.id,

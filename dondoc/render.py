@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import datetime
 from email import policy
 from email.parser import BytesParser
 
@@ -20,8 +21,11 @@ from rich.text import Text
 
 from scheduler.dispatch import DispatchStats
 from scheduler.invitations import InvitationPlan
+from scheduler.planning import PlanReport
+from scheduler.tick import TickReport
 from storage.answered import AnsweredReport
 from storage.campaigns import CampaignSummary
+from storage.models import Campaign
 from storage.phones import format_national
 from storage.problems import Problem
 from storage.progress import DeliveryRow, Progress, Tally
@@ -353,3 +357,58 @@ def mail_preview(raw: bytes, *, lines: int = 18) -> RenderableType:
     head = [f"{name}: {message[name]}" for name in ("From", "To", "Reply-To", "Subject")]
     shown = "\n".join([*head, "", *str(text).splitlines()[:lines], "…"])
     return Panel(shown, title="Một thư mời như người nhận thấy", title_align="left")
+
+
+def plan_view(
+    report: PlanReport, names: dict[int, str], moment: datetime, campaign: Campaign
+) -> RenderableType:
+    tz = campaign.timezone
+    lines = [
+        f"Lịch nhắc của đợt {campaign.code} tại {vn_datetime(moment, tz)} "
+        f"(đợt {CAMPAIGN_STATES.get(campaign.state.value, campaign.state.value)}):",
+        f"  Lần nhắc tiếp theo của {vn_number(len(report.planned))} người.",
+    ]
+    for why, count in sorted(report.skipped.items()):
+        lines.append(f"  Không nhắc {vn_number(count)} người: {why}.")
+    parts: list[RenderableType] = [Text("\n".join(lines))]
+    if report.planned:
+        table = Table(title="Sẽ nhắc", title_justify="left")
+        for column in ("Người nhận", "Lần", "Loại", "Gửi lúc", "Vì sao"):
+            table.add_column(column, overflow="fold")
+        for rid, planned in sorted(
+            report.planned, key=lambda p: (p[1].due_at, names.get(p[0], ""))
+        ):
+            why = f"{vn_duration(planned.offset)} trước hạn"
+            if planned.due_at != planned.nominal_at:
+                why += f" ({vn_datetime(planned.nominal_at, tz)} ngoài giờ gửi, dời tới giờ mở gửi)"
+            if planned.caught_up:
+                why += "; bù lần đã lỡ"
+            table.add_row(
+                names.get(rid, str(rid)),
+                str(planned.number),
+                REASONS_VI.get(planned.reason, planned.reason),
+                vn_datetime(planned.due_at, tz),
+                why,
+            )
+        parts.append(table)
+    return RichGroup(*parts)
+
+
+def tick_view(report: TickReport) -> RenderableType:
+    lines = []
+    if report.uncertain:
+        lines.append(
+            f"{vn_number(report.uncertain)} thư bị gián đoạn khi đang gửi, chuyển sang «không chắc "
+            "đã gửi» (xem «dondoc deliveries --state uncertain»)."
+        )
+    for code, plan in report.planned.items():
+        lines.append(f"Đợt {code}: xếp lịch {vn_number(plan.queued)} lần nhắc mới.")
+    if not report.planned:
+        lines.append("Không có đợt khảo sát nào đang chạy.")
+    parts: list[RenderableType] = [Text("\n".join(lines))]
+    if report.dispatched is not None:
+        parts.append(dispatch_view(report.dispatched))
+    return RichGroup(*parts)
+
+
+CAMPAIGN_STATES = {"draft": "soạn thảo", "active": "đang chạy", "closed": "đã đóng"}

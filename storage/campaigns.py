@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.campaign_file import CampaignSpec
 from storage.errors import DondocError, NotFoundError
-from storage.models import Campaign, Event, Group, Respondent
+from storage.models import (
+    Campaign,
+    CampaignState,
+    Delivery,
+    DeliveryState,
+    Event,
+    Group,
+    Respondent,
+    utcnow,
+)
 
 
 class CampaignExistsError(DondocError):
@@ -134,3 +143,30 @@ async def campaign_groups(session: AsyncSession, campaign: Campaign) -> list[Gro
             select(Group).where(Group.campaign_id == campaign.id).order_by(Group.priority)
         )
     )
+
+
+async def close_campaign(session: AsyncSession, campaign: Campaign, *, actor: str) -> int:
+    """Stop everything for a campaign: no more planning, and queued messages cancelled.
+
+    Returns how many queued deliveries were cancelled. Sent messages stay as the record.
+    """
+    now = utcnow()
+    campaign.state = CampaignState.CLOSED
+    result = await session.execute(
+        update(Delivery)
+        .where(Delivery.campaign_id == campaign.id, Delivery.state == DeliveryState.QUEUED)
+        .values(state=DeliveryState.CANCELLED, last_error="campaign closed", updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    cancelled = int(getattr(result, "rowcount", 0) or 0)
+    session.add(
+        Event(
+            campaign_id=campaign.id,
+            kind="campaign_closed",
+            actor=actor,
+            at=now,
+            data={"cancelled": cancelled},
+        )
+    )
+    await session.flush()
+    return cancelled

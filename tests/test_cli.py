@@ -6,7 +6,9 @@ import csv
 import io
 import json
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from typer.testing import CliRunner
@@ -211,3 +213,50 @@ def test_mail_check_and_watch_against_real_servers(
     monkeypatch.setenv("DONDOC_IMAP_PASSWORD", "sai-mat-khau")
     refused = invoke(cli, "mail", "check", code=1)
     assert "✗" in refused and "sai-mat-khau" not in refused
+
+
+def test_invitations_plan_tick_and_close(
+    cli: CliRunner,
+    tmp_path: Path,
+    mail_servers: MailServers,  # noqa: F811 - the fixture
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    invoke(cli, "init")
+    today = datetime.now(UTC).astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).date()
+    soon = tmp_path / "soon.toml"
+    soon.write_text(
+        PROVINCE_TOML.replace("2024-12-20T08:00:00+07:00", f"{today - timedelta(days=1)}").replace(
+            "2025-01-10T17:00:00+07:00", f"{today + timedelta(days=21)}"
+        ),
+        encoding="utf-8",
+    )
+    invoke(cli, "campaign", "create", str(soon))
+    invoke(cli, "roster", "import", "cchc-2024-tinh", str(roster_file(tmp_path, PEOPLE)))
+    for name, value in {
+        "DONDOC_SMTP_HOST": "127.0.0.1",
+        "DONDOC_SMTP_PORT": str(mail_servers.smtp_port),
+        "DONDOC_SMTP_SECURITY": "none",
+        "DONDOC_SMTP_PER_MINUTE": "6000",
+        "DONDOC_MAIL_FROM": f"{ORGANISER}@{DOMAIN}",
+        "DONDOC_SECRET_KEY": SECRET.decode(),
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    assert "Sẽ gửi 5 thư mời" in invoke(cli, "send", "invitations", "cchc-2024-tinh", "--dry-run")
+    sent = invoke(cli, "send", "invitations", "cchc-2024-tinh")
+    assert "Đã gửi: 5" in sent
+    assert "0 thư mời" in invoke(cli, "send", "invitations", "cchc-2024-tinh")
+
+    later = f"{today + timedelta(days=14)} 10:00"
+    plan = invoke(cli, "plan", "cchc-2024-tinh", "--at", later)
+    assert "Lần nhắc tiếp theo của 5 người" in plan and "7 ngày trước hạn" in plan
+    assert "Đã gửi" not in plan
+
+    monkeypatch.delenv("DONDOC_SMTP_HOST")
+    ticked = invoke(cli, "tick")
+    assert "chỉ lập lịch" in ticked and "xếp lịch 5 lần nhắc mới" in ticked
+    assert "xếp lịch 0 lần nhắc mới" in invoke(cli, "tick")
+    assert invoke(cli, "deliveries", "--state", "queued").count("nhắc") >= 5
+
+    assert "đã hủy 5" in invoke(cli, "campaign", "close", "cchc-2024-tinh")
+    assert "Không có đợt khảo sát nào đang chạy" in invoke(cli, "tick")
