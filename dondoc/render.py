@@ -402,7 +402,12 @@ def tick_view(report: TickReport) -> RenderableType:
             "đã gửi» (xem «dondoc deliveries --state uncertain»)."
         )
     for code, plan in report.planned.items():
-        lines.append(f"Đợt {code}: xếp lịch {vn_number(plan.queued)} lần nhắc mới.")
+        line = f"Đợt {code}: xếp lịch {vn_number(plan.queued)} lần nhắc mới"
+        if report.digests.get(code):
+            line += f", {vn_number(report.digests[code])} báo cáo hằng ngày"
+        if report.escalations.get(code):
+            line += f", {vn_number(report.escalations[code])} cảnh báo đơn vị chậm"
+        lines.append(line + ".")
     if not report.planned:
         lines.append("Không có đợt khảo sát nào đang chạy.")
     parts: list[RenderableType] = [Text("\n".join(lines))]

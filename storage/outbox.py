@@ -127,6 +127,8 @@ async def cancel_pending(
 
 # Reasons that exist only while the respondent still has to answer.
 CHASING = ("invitation", "reminder", "last_day")
+# Reasons that report on a running campaign to its focal points and heads.
+REPORTING = ("digest", "escalation")
 
 
 async def cancel_unneeded(session: AsyncSession, *, now: datetime) -> int:
@@ -160,7 +162,27 @@ async def cancel_unneeded(session: AsyncSession, *, now: datetime) -> int:
         .values(state=DeliveryState.CANCELLED, last_error="no longer needed", updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    # Digests and escalations speak of a running campaign: none after its end.
+    over = (
+        select(Campaign.id)
+        .where(
+            Campaign.id == Delivery.campaign_id,
+            or_(Campaign.state == CampaignState.CLOSED, Campaign.deadline <= now),
+        )
+        .exists()
+    )
+    ended = await session.execute(
+        update(Delivery)
+        .where(
+            Delivery.state == DeliveryState.QUEUED,
+            Delivery.due_at <= now,
+            Delivery.reason.in_(REPORTING),
+            over,
+        )
+        .values(state=DeliveryState.CANCELLED, last_error="campaign over", updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0) + int(getattr(ended, "rowcount", 0) or 0)
 
 
 async def claim_due(

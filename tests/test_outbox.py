@@ -189,3 +189,29 @@ async def test_concurrent_workers_never_claim_the_same_row(
     results = await asyncio.gather(*(worker() for _ in range(4)))
     everything = [i for r in results for i in r]
     assert len(everything) == len(set(everything)) == 400
+
+
+async def test_reports_are_not_sent_once_the_campaign_is_over(
+    session: AsyncSession, province: Campaign
+) -> None:
+    await enqueue_many(
+        session,
+        [
+            {
+                "campaign_id": province.id,
+                "channel": "email",
+                "reason": reason,
+                "dedupe_key": f"{reason}:1",
+                "due_at": province.deadline - timedelta(hours=1),
+            }
+            for reason in ("digest", "escalation", "bounce_alert")
+        ],
+    )
+    await session.commit()
+    after = province.deadline + timedelta(minutes=1)
+    claimed = await claim_due(session, now=after, limit=10, lease=LEASE)
+    await session.commit()
+    # An alert about a bad address is still worth sending; numbers about a finished campaign not.
+    assert [d.reason for d in claimed] == ["bounce_alert"]
+    states = {d.reason: d.state for d in await session.scalars(select(Delivery))}
+    assert states["digest"] == states["escalation"] == DeliveryState.CANCELLED
