@@ -1,8 +1,14 @@
-"""The demo a newcomer watches: a whole Sơn La-sized campaign on the embedded SQLite default.
+"""The demo a newcomer watches: a whole Sơn La-sized campaign, in accelerated time, on the
+embedded SQLite default.
 
 It creates the campaign from a file, imports a generated (deliberately messy) roster with its
-focal points, records who has answered from a list, and shows the progress. Everything it writes
-stays in one folder, recreated on each run, so the demo can be repeated and inspected.
+focal points, then lives through the campaign hour by hour on a simulated clock: invitations go
+out over SMTP to a local server that keeps every message as an .eml file (and refuses a few
+addresses, as real servers do), people answer over the days, each morning the organiser imports
+the survey platform's list of who answered, and the scheduler's own pass plans and sends the
+reminders (only to those who have not answered), the focal points' morning digests, the alerts
+about bad addresses and the escalations. It ends with a timeline of what was sent to whom and
+why, and the progress. Everything it writes stays in one folder, recreated on each run.
 """
 
 from __future__ import annotations
@@ -11,12 +17,16 @@ import asyncio
 import csv
 import random
 import secrets
-from datetime import datetime, time, timedelta
+from collections import Counter
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from rich.console import Console
+from rich.console import Console, RenderableType
+from rich.table import Table
+from rich.text import Text
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dondoc import render
 from dondoc.mail_sink import MailSink
@@ -24,21 +34,31 @@ from dondoc.sample_roster import SampleRoster, sonla_layout, write_sample_roster
 from mail.channel import EmailChannel
 from mail.config import MailIdentity, SmtpConfig
 from mail.smtp import SmtpSender
-from scheduler.dispatch import Dispatcher
+from scheduler.calendar import HolidayCalendar
 from scheduler.invitations import plan_invitations
+from scheduler.rejections import recipient_gone
+from scheduler.tick import tick
 from storage import migrate
 from storage.answered import import_answered
 from storage.campaign_file import load_campaign_file
 from storage.campaigns import save_campaign
 from storage.db import create_engine, session_factory
-from storage.models import Respondent, utcnow
+from storage.models import (
+    Campaign,
+    CampaignState,
+    Delivery,
+    DeliveryState,
+    Respondent,
+    utcnow,
+)
 from storage.progress import campaign_progress
 from storage.roster import import_roster
-from storage.vnformat import vn_datetime, vn_number
+from storage.vnformat import WEEKDAYS, vn_datetime, vn_number
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 CODE = "demo-sonla"
 ACTOR = "demo"
+BAD_ADDRESSES = 3
 
 
 def campaign_file_text(opens_at: datetime, deadline: datetime) -> str:
@@ -56,26 +76,35 @@ reminders_before_deadline = ["7d", "3d", "1d", "3h"]
 min_gap = "20h"
 max_reminders = 4
 window = {{ days = "mon-fri", start = "07:30", end = "17:00", skip_holidays = "VN" }}
+digest_at = "08:00"
+escalate_below = 0.6
+escalate_at = ["3d", "1d"]
 """
 
 
-def answered_list(roster: SampleRoster, tokens: dict[str, str], seed: int) -> list[list[str]]:
-    """Who answered, as the survey platform would export it: units answer at different rates,
-    and the export identifies people sometimes by token, sometimes by email or phone."""
+def campaign_days(today: date) -> tuple[datetime, datetime]:
+    """The next working morning, and a Friday 17:00 about two weeks later."""
+    start = today + timedelta(days=1)
+    while start.weekday() >= 5:
+        start += timedelta(days=1)
+    last = start + timedelta(days=11)
+    last += timedelta(days=(4 - last.weekday()) % 7)
+    return datetime.combine(start, time(8, 0), TZ), datetime.combine(last, time(17, 0), TZ)
+
+
+def answer_times(
+    roster: SampleRoster, start: datetime, deadline: datetime, seed: int
+) -> dict[str, datetime]:
+    """When each person answers, if ever: units differ, most answer early, some never."""
     rng = random.Random(seed)  # noqa: S311 - a reproducible demo, not a secret
-    rates = {unit: rng.uniform(0.25, 0.95) for unit in roster.units}
-    rows = []
+    rates = {unit: rng.uniform(0.45, 0.97) for unit in roster.units}
+    span = (deadline - start).total_seconds()
+    times = {}
     for person in roster.people:
-        if rng.random() >= rates[person.unit]:
-            continue
-        how = rng.random()
-        if how < 0.5:
-            rows.append([tokens[person.email], "", ""])
-        elif how < 0.85:
-            rows.append(["", person.email.upper(), ""])
-        else:
-            rows.append(["", "", person.phone_e164.replace("+84", "0")])
-    return rows
+        if rng.random() < rates[person.unit]:
+            # Front-loaded: the invitation brings most answers, reminders the rest.
+            times[person.email] = start + timedelta(seconds=span * rng.random() ** 1.7)
+    return times
 
 
 def _prepare(workdir: Path, opens_at: datetime, deadline: datetime) -> tuple[Path, Path]:
@@ -84,30 +113,24 @@ def _prepare(workdir: Path, opens_at: datetime, deadline: datetime) -> tuple[Pat
     db = workdir / "demo.db"
     for leftover in (db, db.with_name("demo.db-wal"), db.with_name("demo.db-shm")):
         leftover.unlink(missing_ok=True)
+    for old in (workdir / "hop-thu-thu-nghiem").glob("*.eml"):
+        old.unlink()
     campaign_path = workdir / "campaign.toml"
     campaign_path.write_text(campaign_file_text(opens_at, deadline), encoding="utf-8")
     return db, campaign_path
 
 
-def _write_answered(path: Path, rows: list[list[str]]) -> None:
+def _write_answered(path: Path, emails: list[str]) -> None:
     with path.open("w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["Token", "Email", "Số điện thoại"])
-        writer.writerows(rows)
-        # One line that matches nobody, as real exports have: the report must show it.
-        writer.writerow(["", "khong.co.ai@example.vn", ""])
+        writer.writerow(["STT", "Email"])
+        writer.writerows([i, email] for i, email in enumerate(emails, start=1))
 
 
 async def run_demo(workdir: Path, console: Console) -> None:
-    today = utcnow().astimezone(TZ).date()
-    opens_at = datetime.combine(today - timedelta(days=7), time(8, 0), TZ)
-    # The Friday at least two weeks away: deadlines fall on working days.
-    last_day = today + timedelta(days=14 + (4 - (today + timedelta(days=14)).weekday()) % 7)
-    deadline = datetime.combine(last_day, time(17, 0), TZ)
-    db, campaign_path = await asyncio.to_thread(_prepare, workdir, opens_at, deadline)
-    url = f"sqlite:///{db}"
-
-    engine = create_engine(url)
+    start, deadline = campaign_days(utcnow().astimezone(TZ).date())
+    db, campaign_path = await asyncio.to_thread(_prepare, workdir, start, deadline)
+    engine = create_engine(f"sqlite:///{db}")
     sessions = session_factory(engine)
     try:
         console.rule("1. Khởi tạo cơ sở dữ liệu")
@@ -119,14 +142,15 @@ async def run_demo(workdir: Path, console: Console) -> None:
         async with sessions() as session, session.begin():
             campaign, _ = await save_campaign(session, spec, actor=ACTOR)
         console.print(
-            f"{campaign.title} — {len(spec.groups)} nhóm đối tượng theo Kế hoạch của "
-            f"UBND tỉnh Sơn La; hạn trả lời {vn_datetime(campaign.deadline)}.",
+            f"{campaign.title} — {len(spec.groups)} nhóm đối tượng theo Kế hoạch của UBND tỉnh "
+            f"Sơn La; từ {vn_datetime(campaign.opens_at)} "
+            f"đến hạn {vn_datetime(campaign.deadline)}.",
             highlight=False,
         )
 
         console.rule("3. Nhập danh sách đối tượng và cán bộ đầu mối (tệp Excel)")
-        roster = write_sample_roster(
-            workdir / "danh-sach-doi-tuong.xlsx", sonla_layout(), seed=2024
+        roster = await asyncio.to_thread(
+            write_sample_roster, workdir / "danh-sach-doi-tuong.xlsx", sonla_layout(), seed=2024
         )
         console.print(
             f"Đã tạo tệp {roster.path.name}: {vn_number(len(roster.people))} người, "
@@ -137,70 +161,189 @@ async def run_demo(workdir: Path, console: Console) -> None:
             report = await import_roster(session, campaign, roster.path, actor=ACTOR)
         console.print(render.roster_view(report))
 
-        console.rule("4. Gửi thư mời qua máy chủ thư thử nghiệm (SMTP trên máy này)")
-        sink_dir = workdir / "hop-thu-thu-nghiem"
-        async with MailSink(sink_dir) as sink:
-            async with sessions() as session, session.begin():
-                plan = await plan_invitations(session, campaign, now=utcnow())
-            identity = MailIdentity(
-                from_address="cchc@snv.sonla.example.vn",
-                from_name="Sở Nội vụ tỉnh Sơn La",
-                secret=secrets.token_bytes(32),
-            )
-            smtp = SmtpConfig(
-                host="127.0.0.1", port=sink.port, security="none", per_minute=60_000, connections=4
-            )
-            async with SmtpSender(smtp) as sender:
-                dispatcher = Dispatcher(
-                    sessions,
-                    {"email": EmailChannel(sender, identity)},
-                    clock=utcnow,
-                    concurrency=8,
-                )
-                stats = await dispatcher.run_once(campaign_id=campaign.id)
-        console.print(render.invitation_plan_view(plan, dry_run=False))
-        console.print(render.dispatch_view(stats))
-        console.print(
-            f"Máy chủ thư thử nghiệm đã nhận {vn_number(sink.received)} thư, lưu ở {sink_dir}/ "
-            "(mở bằng bất kỳ trình đọc thư nào).",
-            highlight=False,
-        )
-        first = await asyncio.to_thread(lambda: sorted(sink_dir.glob("*.eml"))[0].read_bytes())
-        console.print(render.mail_preview(first))
+        console.rule("4. Chạy nhanh cả đợt khảo sát (đồng hồ giả lập, từng giờ)")
+        await live_through(sessions, campaign, roster, workdir, start, deadline, console)
 
-        console.rule("5. Ghi nhận người đã trả lời (danh sách xuất từ phần mềm khảo sát)")
+        console.rule("5. Dòng thời gian: đã gửi gì, cho ai, vì sao")
         async with sessions() as session:
-            tokens = {
-                email: token
-                for email, token in await session.execute(
-                    select(Respondent.email, Respondent.token).where(
-                        Respondent.campaign_id == campaign.id
-                    )
-                )
-                if email
-            }
-        answered_path = workdir / "da-tra-loi.csv"
-        await asyncio.to_thread(
-            _write_answered, answered_path, answered_list(roster, tokens, seed=7)
-        )
-        async with sessions() as session, session.begin():
-            answered = await import_answered(session, campaign, answered_path, actor=ACTOR)
-        console.print(render.answered_view(answered))
+            console.print(await timeline(session, campaign))
+            console.print(await one_story(session, campaign))
 
-        console.rule("6. Tiến độ")
+        console.rule("6. Tiến độ khi hết hạn")
         async with sessions() as session:
-            progress = await campaign_progress(session, campaign)
+            progress = await campaign_progress(session, campaign, now=deadline)
             worst = progress.by_unit[0]
-            detail = await campaign_progress(session, campaign, unit=worst.code, with_pending=True)
+            detail = await campaign_progress(
+                session, campaign, unit=worst.code, with_pending=True, now=deadline
+            )
         console.print(render.progress_view(progress, campaign.timezone, unit_limit=8))
         console.rule(f"Người chưa trả lời ở đơn vị thấp nhất: {worst.name}")
         console.print(render.progress_view(detail, campaign.timezone))
         console.print(
             "\nXem lại bất cứ lúc nào:\n"
             f"  DONDOC_DATABASE_URL=sqlite:///{db} dondoc status {CODE}\n"
-            f"  DONDOC_DATABASE_URL=sqlite:///{db} dondoc status {CODE} "
-            f"--unit {worst.code} --pending",
+            f"  DONDOC_DATABASE_URL=sqlite:///{db} dondoc deliveries --campaign {CODE}\n"
+            f"  Các thư đã gửi: {workdir / 'hop-thu-thu-nghiem'}/",
             highlight=False,
         )
     finally:
         await engine.dispose()
+
+
+async def live_through(
+    sessions: async_sessionmaker[AsyncSession],
+    campaign: Campaign,
+    roster: SampleRoster,
+    workdir: Path,
+    start: datetime,
+    deadline: datetime,
+    console: Console,
+) -> None:
+    """The campaign on a simulated clock: each working hour one scheduler pass, each morning
+    the organiser imports who has answered."""
+    answers = answer_times(roster, start, deadline, seed=7)
+    refused = frozenset(p.email for p in roster.people[5 : 5 + BAD_ADDRESSES])
+    identity = MailIdentity(
+        from_address="cchc@snv.sonla.example.vn",
+        from_name="Sở Nội vụ tỉnh Sơn La",
+        secret=secrets.token_bytes(32),
+    )
+    holidays = HolidayCalendar()
+    clock = start
+    sink_dir = workdir / "hop-thu-thu-nghiem"
+    async with MailSink(sink_dir, refuse=refused) as sink:
+        smtp = SmtpConfig(
+            host="127.0.0.1", port=sink.port, security="none", per_minute=600_000, connections=4
+        )
+        async with SmtpSender(smtp) as sender:
+            channels = {"email": EmailChannel(sender, identity, clock=lambda: clock)}
+            async with sessions() as session, session.begin():
+                found = await session.get(Campaign, campaign.id)
+                if found is not None:
+                    found.state = CampaignState.ACTIVE
+                plan = await plan_invitations(session, campaign, now=clock)
+            console.print(render.invitation_plan_view(plan, dry_run=False))
+            imported: set[str] = set()
+            day = start.date()
+            while clock < deadline:
+                for hour in range(7, 18):
+                    clock = datetime.combine(day, time(hour, 0), TZ)
+                    if clock < start or clock > deadline:
+                        continue
+                    if hour == 7:
+                        imported |= await morning_import(
+                            sessions, campaign, workdir, answers, imported, clock
+                        )
+                    await tick(
+                        sessions,
+                        now=clock,
+                        holidays=holidays,
+                        channels=channels,
+                        on_gone=recipient_gone,
+                    )
+                day += timedelta(days=1)
+    console.print(
+        f"Máy chủ thư thử nghiệm đã nhận {vn_number(sink.received)} thư, lưu ở {sink_dir}/ "
+        f"(mở bằng bất kỳ trình đọc thư nào); {BAD_ADDRESSES} địa chỉ bị từ chối như hộp thư "
+        "không tồn tại.",
+        highlight=False,
+    )
+    first = await asyncio.to_thread(lambda: sorted(sink_dir.glob("*.eml"))[0].read_bytes())
+    console.print(render.mail_preview(first))
+
+
+async def morning_import(
+    sessions: async_sessionmaker[AsyncSession],
+    campaign: Campaign,
+    workdir: Path,
+    answers: dict[str, datetime],
+    imported: set[str],
+    now: datetime,
+) -> set[str]:
+    """The organiser imports the platform's export of who has answered so far."""
+    new = sorted(e for e, t in answers.items() if t <= now and e not in imported)
+    if not new:
+        return set()
+    path = workdir / f"da-tra-loi-{now:%Y%m%d}.csv"
+    await asyncio.to_thread(_write_answered, path, new)
+    async with sessions() as session, session.begin():
+        await import_answered(session, campaign, path, actor=ACTOR, now=now)
+    return set(new)
+
+
+TIMELINE = (
+    ("invitation", "Thư mời"),
+    ("reminder", "Nhắc"),
+    ("last_day", "Nhắc ngày cuối"),
+    ("digest", "Báo cáo đầu mối"),
+    ("escalation", "Cảnh báo đơn vị chậm"),
+    ("bounce_alert", "Báo địa chỉ lỗi"),
+)
+
+
+async def timeline(session: AsyncSession, campaign: Campaign) -> RenderableType:
+    sent = (
+        await session.execute(
+            select(Delivery.reason, Delivery.sent_at).where(
+                Delivery.campaign_id == campaign.id, Delivery.state == DeliveryState.SENT
+            )
+        )
+    ).all()
+    answered = (
+        await session.scalars(
+            select(Respondent.answered_at).where(
+                Respondent.campaign_id == campaign.id, Respondent.answered_at.is_not(None)
+            )
+        )
+    ).all()
+    per_day: dict[date, Counter[str]] = {}
+    for reason, when in sent:
+        if when is not None:
+            per_day.setdefault(when.astimezone(TZ).date(), Counter())[reason] += 1
+    answers = Counter(a.astimezone(TZ).date() for a in answered if a is not None)
+    table = Table(title="Theo ngày (giờ Việt Nam)", title_justify="left")
+    table.add_column("Ngày")
+    for _, label in TIMELINE:
+        table.add_column(label, justify="right")
+    table.add_column("Trả lời trong ngày", justify="right")
+    for day in sorted(set(per_day) | set(answers)):
+        counts = per_day.get(day, Counter())
+        table.add_row(
+            f"{WEEKDAYS[day.weekday()]} {day:%d/%m}",
+            *(vn_number(counts[r]) if counts[r] else "" for r, _ in TIMELINE),
+            vn_number(answers[day]) if answers[day] else "",
+        )
+    return table
+
+
+async def one_story(session: AsyncSession, campaign: Campaign) -> RenderableType:
+    """Everything one person who answered late received, and why: the reminders stopped."""
+    person = await session.scalar(
+        select(Respondent)
+        .where(Respondent.campaign_id == campaign.id, Respondent.answered_at.is_not(None))
+        .join(Delivery, Delivery.respondent_id == Respondent.id)
+        .where(Delivery.reason == "reminder", Delivery.state == DeliveryState.SENT)
+        .order_by(Respondent.answered_at.desc(), Respondent.id)
+        .limit(1)
+    )
+    if person is None:
+        return Text("")
+    rows = (
+        await session.execute(
+            select(Delivery.reason, Delivery.sent_at, Delivery.payload)
+            .where(Delivery.respondent_id == person.id, Delivery.state == DeliveryState.SENT)
+            .order_by(Delivery.sent_at)
+        )
+    ).all()
+    lines = [f"Một người: {person.full_name} ({person.position or ''}):"]
+    for reason, when, payload in rows:
+        what = render.REASONS_VI.get(reason, reason)
+        if "reminder_number" in payload:
+            what += f" lần {payload['reminder_number']}"
+        lines.append(f"  {vn_datetime(when) if when else ''}: {what}")
+    if person.answered_at is not None:
+        lines.append(
+            f"  {vn_datetime(person.answered_at)}: đã trả lời — từ đó không nhắc nữa "
+            "(biết qua danh sách nhập sáng hôm sau)."
+        )
+    return Text("\n".join(lines))

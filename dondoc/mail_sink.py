@@ -15,9 +15,19 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 
 class _Keeper:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, refuse: frozenset[str]) -> None:
         self.folder = folder
+        self.refuse = refuse
         self.count = 0
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address.lower() in self.refuse:
+            # What a real server says for a mailbox that does not exist.
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 Ok"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.count += 1
@@ -32,9 +42,10 @@ class _Keeper:
 class MailSink:
     """``async with MailSink(folder) as sink:`` listens on 127.0.0.1:``sink.port``."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, refuse: frozenset[str] = frozenset()) -> None:
+        """``refuse``: addresses answered with 550 5.1.1, as for a mailbox that does not exist."""
         self.folder = folder
-        self._keeper = _Keeper(folder)
+        self._keeper = _Keeper(folder, frozenset(a.lower() for a in refuse))
         self._server: asyncio.Server | None = None
         self.port = 0
 

@@ -38,6 +38,8 @@ def time_left(progress: Progress, tz: str) -> str:
     when = vn_datetime(progress.deadline, tz)
     if left.total_seconds() > 0:
         return f"Hạn trả lời: {when} (còn {vn_duration(left)})"
+    if left.total_seconds() > -60:
+        return f"Hạn trả lời: {when} (vừa hết hạn)"
     return f"Hạn trả lời: {when} (đã hết hạn {vn_duration(left)} trước)"
 
 
