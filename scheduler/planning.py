@@ -74,6 +74,8 @@ async def plan_reminders(
 
     report = PlanReport()
     rows: list[dict[str, Any]] = []
+    # Invitations go out in waves, so most people share their history: decide once per history.
+    decided: dict[tuple[RespondentState, tuple[datetime, ...], datetime], Planned | None] = {}
     for rid, state, email, health in people:
         if state in (RespondentState.ANSWERED, RespondentState.EXCLUDED):
             report.skip("đã trả lời" if state == RespondentState.ANSWERED else "đã loại")
@@ -89,7 +91,10 @@ async def plan_reminders(
         reminded = sorted(
             t for r, s, t in past if r != "invitation" and s == DeliveryState.SENT and t
         )
-        planned = planner.plan(state, reminded, max(invited), now)
+        key = (state, tuple(reminded), max(invited))
+        if key not in decided:
+            decided[key] = planner.plan(state, reminded, key[2], now)
+        planned = decided[key]
         if planned is None:
             report.skip("không còn lần nhắc nào")
             continue

@@ -85,11 +85,14 @@ async def enqueue_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) ->
     ]
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # Core, not the ORM's bulk path: planning a national campaign queues 50,000 rows at once.
+    table = cast(Table, Delivery.__table__)
+    connection = await session.connection()
     added = 0
     for start in range(0, len(values), 1000):
-        statement = insert(Delivery).on_conflict_do_nothing(index_elements=["dedupe_key"])
-        result = await session.execute(
-            statement.returning(Delivery.id), values[start : start + 1000]
+        statement = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        result = await connection.execute(
+            statement.returning(table.c.id), values[start : start + 1000]
         )
         added += len(result.all())
     return added
