@@ -38,6 +38,7 @@ from mail.inbound import active_completion_rules
 from mail.smtp import SmtpSender
 from mail.templates import check_templates
 from scheduler.calendar import HolidayCalendar, load_overrides
+from scheduler.daemon import Daemon
 from scheduler.dispatch import Dispatcher
 from scheduler.invitations import plan_invitations
 from scheduler.planning import plan_reminders
@@ -687,6 +688,46 @@ def mail_watch(
                     loop.add_signal_handler(signum, stop.set)
                 out.print("Đang theo dõi hộp thư (Ctrl+C để dừng)...")
                 await watcher.run_forever(stop)
+
+    run(main)
+
+
+@app.command("run")
+def run_daemon(
+    tick_seconds: Annotated[
+        int, typer.Option("--tick-seconds", min=1, help="Bao nhiêu giây chạy một lượt.")
+    ] = 60,
+) -> None:
+    """Chạy thường trực: lập lịch nhắc, gửi thư đến hạn, theo dõi hộp thư nhận (nếu có cấu hình).
+    SIGTERM hoặc Ctrl+C: gửi nốt thư đang gửi, không nhận việc mới, dừng trong 10 giây."""
+
+    async def main() -> None:
+        # The only signal handlers of the daemon: they ask it to stop, it does the rest.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        # The daemon logs each pass; APScheduler's line per alarm would only repeat it.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        config = settings()
+        smtp, identity = config.require_mail()
+        async with database() as engine:
+            daemon = Daemon(
+                session_factory(engine),
+                smtp=smtp,
+                identity=identity,
+                imap=config.imap,
+                holidays=holiday_calendar(),
+                tick_seconds=tick_seconds,
+            )
+            watching = "; theo dõi hộp thư nhận" if config.imap is not None else ""
+            out.print(
+                f"dondoc đang chạy: mỗi {tick_seconds} giây một lượt{watching}. "
+                "Dừng: Ctrl+C hoặc SIGTERM.",
+                highlight=False,
+            )
+            await daemon.run(stop)
+        out.print("dondoc đã dừng.")
 
     run(main)
 

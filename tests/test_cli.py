@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
+import queue
 import sqlite3
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dondoc.cli import app
+from dondoc.mail_sink import MailSink
 from tests.mailserver import (
     DOMAIN,
     ORGANISER,
@@ -222,10 +227,31 @@ def test_mail_check_and_watch_against_real_servers(
     assert "✗" in refused and "sai-mat-khau" not in refused
 
 
+@pytest.fixture
+def sink(tmp_path: Path) -> Iterator[MailSink]:
+    """A local SMTP server in its own thread and loop, so the CLI's own asyncio.run can reach
+    it; it keeps mail to itself (a real MTA would bounce to the shared IMAP test mailbox)."""
+    ready: queue.Queue[MailSink] = queue.Queue()
+    stop = threading.Event()
+
+    async def serve() -> None:
+        async with MailSink(tmp_path / "sink") as server:
+            ready.put(server)
+            await asyncio.to_thread(stop.wait)
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
+    thread.start()
+    try:
+        yield ready.get(timeout=10)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
 def test_invitations_plan_tick_and_close(
     cli: CliRunner,
     tmp_path: Path,
-    mail_servers: MailServers,  # noqa: F811 - the fixture
+    sink: MailSink,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     invoke(cli, "init")
@@ -241,7 +267,7 @@ def test_invitations_plan_tick_and_close(
     invoke(cli, "roster", "import", "cchc-2024-tinh", str(roster_file(tmp_path, PEOPLE)))
     for name, value in {
         "DONDOC_SMTP_HOST": "127.0.0.1",
-        "DONDOC_SMTP_PORT": str(mail_servers.smtp_port),
+        "DONDOC_SMTP_PORT": str(sink.port),
         "DONDOC_SMTP_SECURITY": "none",
         "DONDOC_SMTP_PER_MINUTE": "6000",
         "DONDOC_MAIL_FROM": f"{ORGANISER}@{DOMAIN}",
@@ -251,7 +277,7 @@ def test_invitations_plan_tick_and_close(
 
     assert "Sẽ gửi 5 thư mời" in invoke(cli, "send", "invitations", "cchc-2024-tinh", "--dry-run")
     sent = invoke(cli, "send", "invitations", "cchc-2024-tinh")
-    assert "Đã gửi: 5" in sent
+    assert "Đã gửi: 5" in sent and sink.received == 5
     assert "0 thư mời" in invoke(cli, "send", "invitations", "cchc-2024-tinh")
 
     later = f"{today + timedelta(days=14)} 10:00"
