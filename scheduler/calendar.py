@@ -71,7 +71,7 @@ from holidays import country_holidays
 
 from storage.errors import DondocError
 from storage.policy import Window
-from storage.problems import InputError, Problem
+from storage.problems import InputError, Problem, UnreadableFile, read_utf8_text
 
 __all__ = [
     "MAX_SCAN_DAYS",
@@ -209,49 +209,9 @@ def load_overrides(path: Path) -> HolidayOverrides:
     """Read a holiday override file; InputError (every problem, none half-applied) if it is bad."""
     file = path.name
     try:
-        text = path.read_bytes().decode("utf-8-sig")  # Windows editors add a BOM
-    except FileNotFoundError as exc:
-        raise _refuse(
-            file,
-            [
-                Problem(
-                    file=file,
-                    message_vi=(
-                        f"Không tìm thấy tệp «{path}». Vui lòng kiểm tra lại tên và đường dẫn tới "
-                        "tệp ngày nghỉ bổ sung."
-                    ),
-                    message_en=f"no such file: {path}",
-                )
-            ],
-        ) from exc
-    except UnicodeDecodeError:
-        raise _refuse(
-            file,
-            [
-                Problem(
-                    file=file,
-                    message_vi=(
-                        "Tệp không được lưu ở bảng mã UTF-8. Vui lòng mở tệp bằng trình soạn thảo "
-                        "văn bản và lưu lại với bảng mã UTF-8."
-                    ),
-                    message_en="the file is not UTF-8 text; save it again as UTF-8",
-                )
-            ],
-        ) from None
-    except OSError as exc:
-        raise _refuse(
-            file,
-            [
-                Problem(
-                    file=file,
-                    message_vi=(
-                        f"Không đọc được tệp «{path}» ({exc.strerror or exc}). Vui lòng kiểm tra "
-                        "lại đường dẫn và quyền đọc tệp."
-                    ),
-                    message_en=f"cannot read the file: {exc}",
-                )
-            ],
-        ) from exc
+        text = read_utf8_text(path, what_vi="tệp ngày nghỉ bổ sung")
+    except UnreadableFile as exc:
+        raise _refuse(file, [exc.problem]) from exc
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

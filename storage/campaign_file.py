@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from storage.policy import CHANNELS, DEFAULT_POLICY, Policy, Window, parse_clock, parse_duration
 from storage.policy_file import read_policy
 from storage.presets import PRESETS, GroupSpec, UnitKindSpec, find_preset, infer_unit_kind
-from storage.problems import InputError, Problem
+from storage.problems import InputError, Problem, UnreadableFile, read_utf8_text
 from storage.text import fold
 
 __all__ = [
@@ -143,49 +143,9 @@ def load_campaign_file(path: Path) -> CampaignSpec:
     """Read and check a campaign file; InputError lists every problem found."""
     file = path.name
     try:
-        text = path.read_bytes().decode("utf-8-sig")  # Windows editors add a BOM
-    except UnicodeDecodeError:
-        raise _refuse(
-            file,
-            [
-                Problem(
-                    file=file,
-                    message_vi=(
-                        "Tệp không được lưu ở bảng mã UTF-8. Vui lòng mở tệp bằng trình soạn "
-                        "thảo văn bản và lưu lại với bảng mã UTF-8."
-                    ),
-                    message_en="the file is not UTF-8 text; save it again as UTF-8",
-                )
-            ],
-        ) from None
-    except FileNotFoundError as exc:
-        raise _refuse(
-            file,
-            [
-                Problem(
-                    file=file,
-                    message_vi=(
-                        f"Không tìm thấy tệp «{path}». Vui lòng kiểm tra lại tên và đường dẫn "
-                        "tới tệp."
-                    ),
-                    message_en=f"no such file: {path}",
-                )
-            ],
-        ) from exc
-    except OSError as exc:
-        raise _refuse(
-            file,
-            [
-                Problem(
-                    file=file,
-                    message_vi=(
-                        f"Không đọc được tệp «{path}» ({exc.strerror or exc}). Vui lòng kiểm tra "
-                        "lại đường dẫn và quyền đọc tệp."
-                    ),
-                    message_en=f"cannot read the file: {exc}",
-                )
-            ],
-        ) from exc
+        text = read_utf8_text(path, what_vi="tệp cấu hình đợt khảo sát")
+    except UnreadableFile as exc:
+        raise _refuse(file, [exc.problem]) from exc
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

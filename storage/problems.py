@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from storage.errors import DondocError
 
@@ -61,3 +62,49 @@ class InputError(DondocError):
         details_en = "; ".join(p.render_en() for p in self.problems[:5])
         more = f" (+{len(self.problems) - 5} more)" if len(self.problems) > 5 else ""
         super().__init__(summary_vi, f"{summary_en}: {details_en}{more}")
+
+
+class UnreadableFile(Exception):
+    """A file could not be read as text; ``problem`` says why and what to do."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.message_en)
+        self.problem = problem
+
+
+def read_utf8_text(path: Path, *, what_vi: str) -> str:
+    """The text of a UTF-8 file (a BOM from Windows editors is dropped), or UnreadableFile.
+
+    ``what_vi`` names the file for people ("tệp cấu hình đợt khảo sát"); each reader wraps the
+    problem in its own refusal, so the messages for one kind of file read the same everywhere.
+    """
+    file = path.name
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise UnreadableFile(
+            Problem(
+                file=file,
+                message_vi="Tệp không được lưu ở bảng mã UTF-8. Vui lòng mở tệp bằng trình soạn "
+                "thảo văn bản và lưu lại với bảng mã UTF-8.",
+                message_en="the file is not UTF-8 text; save it again as UTF-8",
+            )
+        ) from None
+    except FileNotFoundError as exc:
+        raise UnreadableFile(
+            Problem(
+                file=file,
+                message_vi=f"Không tìm thấy tệp «{path}». Vui lòng kiểm tra lại tên và đường dẫn "
+                f"tới {what_vi}.",
+                message_en=f"no such file: {path}",
+            )
+        ) from exc
+    except OSError as exc:
+        raise UnreadableFile(
+            Problem(
+                file=file,
+                message_vi=f"Không đọc được tệp «{path}» ({exc.strerror or exc}). Vui lòng kiểm "
+                "tra lại đường dẫn và quyền đọc tệp.",
+                message_en=f"cannot read the file: {exc}",
+            )
+        ) from exc
