@@ -1,0 +1,1 @@
+"""Survey platforms as sources of who has answered: the LimeSurvey RemoteControl poller."""
