@@ -348,13 +348,12 @@ def _log_pass(number: int, report: TickReport, stats: DispatchStats, seconds: fl
             dict(stats.errors),
         )
     log.info(
-        "pass %d in %.2f s: %d reminders, %d digests, %d escalations planned; "
-        "%d sent, %d to retry, %d failed, %d uncertain",
+        "pass %d in %.2f s: %s; %d sent, %d to retry, %d failed, %d uncertain",
         number,
         seconds,
-        planned,
-        digests,
-        escalations,
+        "planning left to another process holding the planning lock"
+        if report.planned_elsewhere
+        else f"{planned} reminders, {digests} digests, {escalations} escalations planned",
         stats.sent,
         stats.retried,
         stats.failed,

@@ -59,6 +59,7 @@ from storage.models import (
     RespondentState,
 )
 from storage.roster import import_roster
+from tests.conftest import POSTGRES_MISSING, reset_postgres
 from tests.mailserver import ORGANISER, PASSWORD, MailServers, mail_servers  # noqa: F401 - a fixture
 from tests.sample import PEOPLE, roster_file
 
@@ -215,8 +216,8 @@ def daemons(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], DaemonProcess
             daemon.proc.wait(timeout=10)
 
 
-def campaign_toml(code: str, extra: str = "") -> str:
-    # Running now, with a deadline far enough away that no reminder falls due in the test.
+def campaign_toml(code: str, extra: str = "", *, left: timedelta = timedelta(days=30)) -> str:
+    # Running now; by default with a deadline far enough away that no reminder falls due.
     now = datetime.now(UTC)
     return f"""
 [campaign]
@@ -224,7 +225,7 @@ code = "{code}"
 title = "Điều tra XHH xác định Chỉ số CCHC"
 survey_url = "https://survey.example.vn/s/{{token}}"
 opens_at = {(now - timedelta(days=1)).isoformat(timespec="seconds")}
-deadline = {(now + timedelta(days=30)).isoformat(timespec="seconds")}
+deadline = {(now + left).isoformat(timespec="seconds")}
 groups = "bnv-cap-tinh"
 {extra}"""
 
@@ -569,3 +570,135 @@ def test_run_watches_the_mailbox_and_stops_while_idling(
     assert elapsed < 10
     assert "watching the mailbox" in daemon.output()
     print(f"shutdown after SIGTERM with the IMAP watcher idling: {elapsed:.2f} s")  # noqa: T201
+
+
+# --- two daemons, one PostgreSQL --------------------------------------------------------------
+
+TWO_DAEMONS_POLICY = """
+[policy]
+reminders_before_deadline = ["2d", "1d"]
+min_gap = "20h"
+max_reminders = 2
+window = { days = "t2-cn", start = "00:00", end = "23:59", skip_holidays = false }
+escalate_below = 0.99
+escalate_at = ["2d"]
+digest_at = "00:00"
+"""
+
+
+async def _prepare_shared_campaign(url: str, roster: Path, toml: Path) -> tuple[int, int]:
+    """A campaign half of whose people were invited two days ago (so their first reminder, the
+    units' digests and the escalations are all due now) and half not yet invited."""
+    await reset_postgres(url)
+    engine = create_engine(url)
+    try:
+        await migrate.upgrade(engine)
+        now = datetime.now(UTC)
+        await queue_invitations(engine, toml, roster, now=now)
+        async with session_factory(engine)() as session, session.begin():
+            ids = (await session.scalars(select(Delivery.id).order_by(Delivery.id))).all()
+            earlier = ids[: len(ids) // 2]
+            invited_at = now - timedelta(days=2)
+            await session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(earlier))
+                .values(
+                    state=DeliveryState.SENT, sent_at=invited_at, provider_message_id="<earlier>"
+                )
+            )
+            await session.execute(
+                update(Respondent)
+                .where(
+                    Respondent.id.in_(
+                        select(Delivery.respondent_id).where(Delivery.id.in_(earlier))
+                    )
+                )
+                .values(state=RespondentState.INVITED)
+            )
+        return len(ids) - len(earlier), len(earlier)
+    finally:
+        await engine.dispose()
+
+
+async def _outbox(url: str) -> list[tuple[int, str, str, DeliveryState]]:
+    engine = create_engine(url)
+    try:
+        async with session_factory(engine)() as session:
+            rows = await session.execute(
+                select(Delivery.id, Delivery.dedupe_key, Delivery.reason, Delivery.state).where(
+                    Delivery.provider_message_id.is_distinct_from("<earlier>")
+                )
+            )
+            return [(i, k, r, s) for i, k, r, s in rows]
+    finally:
+        await engine.dispose()
+
+
+def _sent_by(log: str) -> int:
+    return sum(int(n) for n in re.findall(r"; (\d+) sent, \d+ to retry", log))
+
+
+@pytest.mark.postgres
+def test_two_daemons_on_one_postgresql_walk_a_campaign_sending_nothing_twice(
+    tmp_path: Path, sink_factory: Callable[[float], Sink], postgres_url: str | None
+) -> None:
+    """The way a deployment outgrows one machine: two whole ``dondoc run`` processes on one
+    PostgreSQL database, started together on a campaign where invitations, reminders, digests
+    and escalations are all due. Each message goes out once, and both processes share the
+    work (the claim is what divides it; the planning lock only saves repeated planning)."""
+    if postgres_url is None:
+        pytest.skip(POSTGRES_MISSING)
+    roster = write_sample_roster(
+        tmp_path / "roster.xlsx", national_layout(units=12, people=160), contacts=True
+    )
+    toml = tmp_path / "campaign.toml"
+    toml.write_text(
+        campaign_toml("cchc-two", TWO_DAEMONS_POLICY, left=timedelta(days=1, hours=2)),
+        encoding="utf-8",
+    )
+    to_invite, invited = asyncio.run(_prepare_shared_campaign(postgres_url, roster.path, toml))
+    sink = sink_factory(0.02)
+    env = environment(tmp_path / "unused.db", sink.port)
+    env["DONDOC_DATABASE_URL"] = postgres_url
+    first = DaemonProcess(env, tmp_path / "first.log")
+    second = DaemonProcess(env, tmp_path / "second.log")
+    try:
+
+        def settled() -> bool:
+            outbox = asyncio.run(_outbox(postgres_url))
+            reasons = Counter(r for _, _, r, _ in outbox)
+            pending = [s for *_, s in outbox if s in (DeliveryState.QUEUED, DeliveryState.SENDING)]
+            return (
+                reasons["invitation"] == to_invite
+                and reasons["reminder"] == invited
+                and reasons["digest"] > 0
+                and reasons["escalation"] > 0
+                and not pending
+            )
+
+        wait_for(settled, 90, "every due message sent by the two daemons")
+        first.terminate()
+        second.terminate()
+    finally:
+        for daemon in (first, second):
+            if daemon.proc.poll() is None:
+                daemon.proc.kill()
+                daemon.proc.wait(timeout=10)
+
+    outbox = asyncio.run(_outbox(postgres_url))
+    assert len({k for _, k, _, _ in outbox}) == len(outbox)
+    assert {s for *_, s in outbox} == {DeliveryState.SENT}, Counter(s for *_, s in outbox)
+    domain = MAIL_FROM.rpartition("@")[2]
+    expected = {message_id(i, k, domain) for i, k, _, _ in outbox}
+    received = Counter(sink.ids())
+    duplicates = {mid: n for mid, n in received.items() if n > 1}
+    assert not duplicates, f"Message-IDs received twice: {duplicates}"
+    assert set(received) == expected
+    by_first, by_second = _sent_by(first.output()), _sent_by(second.output())
+    assert by_first + by_second == len(outbox)
+    assert by_first > 0 and by_second > 0, (by_first, by_second)
+    reasons = Counter(r for _, _, r, _ in outbox)
+    print(  # noqa: T201 - the figures for the report
+        f"two daemons: {len(outbox)} messages ({dict(reasons)}), {by_first} + {by_second} "
+        "sent by each, none twice"
+    )

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from scheduler.calendar import HolidayCalendar
 from scheduler.dispatch import Dispatcher
 from scheduler.invitations import plan_invitations
 from scheduler.planning import plan_reminders
+from scheduler.tick import PLANNING_LOCK, tick
 from storage.channel import Outgoing, Receipt
 from storage.db import session_factory
 from storage.models import (
@@ -111,6 +113,44 @@ async def test_planning_twice_queues_once_and_skips_who_needs_nothing(
     assert all(
         r.dedupe_key.startswith("reminder:1:") and r.payload == {"reminder_number": 1} for r in rows
     )
+
+
+async def test_planners_racing_without_the_lock_queue_each_message_once(
+    engine: AsyncEngine, province: Campaign, invited: tuple[Clock, Recorder]
+) -> None:
+    """Correctness never depends on the planning lock: four passes planning at the same moment
+    (as four daemons would without it) add each reminder, digest and escalation once."""
+    now = local(2025, 1, 7, 10, 0)  # after the first reminder's offset and an escalation's
+    sessions = session_factory(engine)
+    reports = await asyncio.gather(
+        *(tick(sessions, now=now, holidays=HOLIDAYS, exclusive_planning=False) for _ in range(4)),
+        return_exceptions=True,
+    )
+    # On SQLite the writers queue behind one another; on PostgreSQL they overlap and the
+    # unique dedupe keys decide. Either way no pass may fail.
+    assert not [r for r in reports if isinstance(r, BaseException)], reports
+    async with sessions() as session:
+        keys = (await session.scalars(select(Delivery.dedupe_key))).all()
+    assert len(keys) == len(set(keys))
+    queued = [r.planned[province.code].queued for r in reports if not isinstance(r, BaseException)]
+    reminders = [k for k in keys if k.startswith("reminder:")]
+    assert sum(queued) == len(reminders) == 5
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_the_planning_lock_lets_one_process_plan_at_a_time(
+    engine: AsyncEngine, province: Campaign, invited: tuple[Clock, Recorder]
+) -> None:
+    now = local(2025, 1, 7, 10, 0)
+    sessions = session_factory(engine)
+    async with sessions() as holder, holder.begin():
+        # Another process is planning: this pass recovers and sends, and plans nothing.
+        assert await holder.scalar(select(func.pg_try_advisory_xact_lock(PLANNING_LOCK)))
+        busy = await tick(sessions, now=now, holidays=HOLIDAYS)
+        assert busy.planned_elsewhere and busy.planned == {}
+    # The holder committed, which released the lock: the next pass plans.
+    free = await tick(sessions, now=now, holidays=HOLIDAYS)
+    assert not free.planned_elsewhere and free.planned[province.code].queued == 5
 
 
 async def test_a_reminder_claimed_outside_the_window_waits_for_the_opening(
