@@ -44,6 +44,7 @@ from mail.inbound import active_completion_rules
 from mail.smtp import SmtpSender
 from scheduler.calendar import HolidayCalendar
 from scheduler.dispatch import Dispatcher, DispatchStats
+from scheduler.planning import PlanningMemo
 from scheduler.rejections import recipient_gone
 from scheduler.tick import TickReport, tick
 from storage.channel import Channel
@@ -108,6 +109,7 @@ class Daemon:
         self._wake = asyncio.Event()
         self._halt = asyncio.Event()
         self._dispatcher: Dispatcher | None = None
+        self._memo = PlanningMemo()
         self._stop_started = 0.0
         self._deadline = 0.0
         self.passes = 0
@@ -237,7 +239,9 @@ class Daemon:
         started = time.monotonic()
         self.passes += 1
         try:
-            report = await tick(self.sessions, now=self.clock(), holidays=self.holidays)
+            report = await tick(
+                self.sessions, now=self.clock(), holidays=self.holidays, memo=self._memo
+            )
             if self._halt.is_set():
                 return None
             channels = await self._channels()

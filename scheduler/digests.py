@@ -59,7 +59,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final, TypedDict
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduler.calendar import SendingCalendar
@@ -69,6 +69,7 @@ from storage.models import (
     Contact,
     ContactRole,
     ContactUnit,
+    Delivery,
     Event,
     Unit,
 )
@@ -201,6 +202,10 @@ async def plan_digests(
     contacts = await _contacts(session, campaign.id, (ContactRole.UNIT_FOCAL,))
     if not contacts:
         return 0
+    # Every pass after the digest time lands here: once today's digests are queued, the
+    # numbers of a national campaign are not counted again just to be thrown away.
+    if await _all_queued(session, {digest_key(c.id, today) for c in contacts if c.email}):
+        return 0
     units = await _unit_entries(session, campaign, now)
     order = {unit_id: i for i, unit_id in enumerate(units)}
     left = days_left(campaign.deadline, due, calendar)
@@ -255,6 +260,19 @@ async def plan_escalations(
     due = calendar.next_open(now)
     if due >= campaign.deadline:
         return 0
+    # An escalation is one alert per offset: once this offset's are queued, later passes do
+    # not count the units again (a unit whose people are imported later is caught at the
+    # next offset).
+    queued = await session.scalar(
+        select(Delivery.id)
+        .where(
+            Delivery.campaign_id == campaign.id,
+            Delivery.dedupe_key.startswith(f"{ESCALATION}:{_seconds(offset)}:"),
+        )
+        .limit(1)
+    )
+    if queued is not None:
+        return 0
 
     units = await _unit_entries(session, campaign, now)
     lagging = [u for u, entry in units.items() if entry["rate"] < policy.escalate_below]
@@ -293,6 +311,16 @@ async def plan_escalations(
 
 
 # --- helpers ----------------------------------------------------------------------------------
+
+
+async def _all_queued(session: AsyncSession, keys: set[str]) -> bool:
+    """Whether every one of ``keys`` is already in the outbox (False for no keys)."""
+    if not keys:
+        return False
+    found = await session.scalar(
+        select(func.count()).select_from(Delivery).where(Delivery.dedupe_key.in_(keys))
+    )
+    return found == len(keys)
 
 
 @dataclass(frozen=True, slots=True)

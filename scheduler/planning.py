@@ -4,16 +4,24 @@ Planning reads the campaign's people and their chasing history in two queries, d
 person's next reminder with the pure planner (``scheduler.reminders``), and writes the new rows
 with dedupe keys — so planning twice, or two planners racing, adds each reminder once. The
 database is the truth: nothing about who was reminded lives in this process's memory.
+
+A daemon plans every minute, and most minutes nothing has changed: a ``PlanningMemo`` lets it
+skip the pass when a two-query fingerprint of the campaign (people by state and email health,
+chasing deliveries by reason and state, the campaign's own row and where ``now`` stands against
+its dates) is what it was after the last full pass — and never for longer than ``max_age``, so
+a change the fingerprint cannot see is planned at most that much later.
 """
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduler.calendar import HolidayCalendar
@@ -35,6 +43,8 @@ CHANNEL = "email"
 class PlanReport:
     queued: int = 0
     already_queued: int = 0
+    # Skipped: nothing changed since the last full pass (see PlanningMemo).
+    unchanged: bool = False
     # Why people get nothing now: "no email", "answered"... (counts).
     skipped: dict[str, int] = field(default_factory=dict)
     # What would be or was queued, for `dondoc plan`: (respondent id, planned reminder).
@@ -44,6 +54,63 @@ class PlanReport:
         self.skipped[why] = self.skipped.get(why, 0) + 1
 
 
+Fingerprint = tuple[Any, ...]
+
+
+class PlanningMemo:
+    """One process's memory of each campaign's fingerprint after its last full planning pass."""
+
+    def __init__(
+        self, *, max_age: float = 600.0, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.max_age = max_age
+        self._monotonic = monotonic
+        self._seen: dict[int, tuple[Fingerprint, float]] = {}
+
+    def unchanged(self, campaign_id: int, fingerprint: Fingerprint) -> bool:
+        seen = self._seen.get(campaign_id)
+        return (
+            seen is not None
+            and seen[0] == fingerprint
+            and self._monotonic() - seen[1] < self.max_age
+        )
+
+    def remember(self, campaign_id: int, fingerprint: Fingerprint) -> None:
+        self._seen[campaign_id] = (fingerprint, self._monotonic())
+
+
+async def fingerprint(session: AsyncSession, campaign: Campaign, now: datetime) -> Fingerprint:
+    """What the planner's decisions depend on, other than the passing of time within the
+    campaign's dates (reminders are queued ahead, with their due times)."""
+    people = await session.execute(
+        select(
+            Respondent.state,
+            Respondent.email_health,
+            Respondent.email.is_not(None),
+            func.count(),
+        )
+        .where(Respondent.campaign_id == campaign.id)
+        .group_by(Respondent.state, Respondent.email_health, Respondent.email.is_not(None))
+    )
+    chasing = await session.execute(
+        select(Delivery.reason, Delivery.state, func.count())
+        .where(
+            Delivery.campaign_id == campaign.id,
+            Delivery.reason.in_(CHASING),
+            Delivery.respondent_id.is_not(None),
+        )
+        .group_by(Delivery.reason, Delivery.state)
+    )
+    return (
+        campaign.state,
+        campaign.updated_at,
+        now >= campaign.opens_at,
+        now >= campaign.deadline,
+        tuple(sorted((str(a), str(b), bool(c), n) for a, b, c, n in people)),
+        tuple(sorted((str(a), str(b), n) for a, b, n in chasing)),
+    )
+
+
 async def plan_reminders(
     session: AsyncSession,
     campaign: Campaign,
@@ -51,8 +118,14 @@ async def plan_reminders(
     now: datetime,
     holidays: HolidayCalendar,
     dry_run: bool = False,
+    memo: PlanningMemo | None = None,
 ) -> PlanReport:
-    """Queue every person's next reminder that is due by now or later; the caller commits."""
+    """Queue every person's next reminder that is due by now or later; the caller commits.
+
+    With a ``memo``, a campaign unchanged since the last full pass is not planned again."""
+    if memo is not None and not dry_run:
+        if memo.unchanged(campaign.id, await fingerprint(session, campaign, now)):
+            return PlanReport(unchanged=True)
     planner = ReminderPlanner.for_campaign(campaign, holidays)
     people = (
         await session.execute(
@@ -62,8 +135,16 @@ async def plan_reminders(
         )
     ).all()
     history: dict[int, list[tuple[str, DeliveryState, datetime | None]]] = defaultdict(list)
-    for owner, reason, delivery_state, sent_at in await session.execute(
-        select(Delivery.respondent_id, Delivery.reason, Delivery.state, Delivery.sent_at).where(
+    # Keys already in the outbox are not offered again: a pass with nothing new writes nothing.
+    existing: set[str] = set()
+    for owner, reason, delivery_state, sent_at, dedupe_key in await session.execute(
+        select(
+            Delivery.respondent_id,
+            Delivery.reason,
+            Delivery.state,
+            Delivery.sent_at,
+            Delivery.dedupe_key,
+        ).where(
             Delivery.campaign_id == campaign.id,
             Delivery.reason.in_(CHASING),
             Delivery.respondent_id.is_not(None),
@@ -71,6 +152,8 @@ async def plan_reminders(
     ):
         if owner is not None:
             history[owner].append((reason, delivery_state, sent_at))
+            if reason != "invitation":
+                existing.add(dedupe_key)
 
     report = PlanReport()
     rows: list[dict[str, Any]] = []
@@ -99,6 +182,9 @@ async def plan_reminders(
             report.skip("không còn lần nhắc nào")
             continue
         report.planned.append((rid, planned))
+        if planned.dedupe_key(rid, CHANNEL) in existing:
+            report.already_queued += 1
+            continue
         rows.append(
             {
                 "campaign_id": campaign.id,
@@ -115,5 +201,8 @@ async def plan_reminders(
         return report
     added = await enqueue_many(session, rows)
     report.queued = added
-    report.already_queued = len(rows) - added
+    report.already_queued += len(rows) - added
+    if memo is not None:
+        # After the inserts, in the same transaction: the next pass compares with this.
+        memo.remember(campaign.id, await fingerprint(session, campaign, now))
     return report

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from scheduler.calendar import HolidayCalendar, SendingCalendar
 from scheduler.digests import plan_digests, plan_escalations
 from scheduler.dispatch import Dispatcher, DispatchStats, GoneHandler
-from scheduler.planning import PlanReport, plan_reminders
+from scheduler.planning import PlanningMemo, PlanReport, plan_reminders
 from storage.channel import Channel
 from storage.models import Campaign, CampaignState
 from storage.outbox import recover_stale
@@ -50,16 +50,25 @@ async def tick(
     campaign_code: str | None = None,
     on_gone: GoneHandler | None = None,
     exclusive_planning: bool = True,
+    memo: PlanningMemo | None = None,
 ) -> TickReport:
     """Recover deliveries a crash left ``sending``, plan every active campaign, then send what
-    is due through ``channels`` (planning only when there are none)."""
+    is due through ``channels`` (planning only when there are none). A long-running caller
+    passes a ``memo`` so reminders are not planned again for a campaign that has not changed."""
     report = TickReport()
     async with sessions() as session, session.begin():
         report.uncertain = await recover_stale(session, now=now)
         if exclusive_planning and not await _planning_turn(session):
             report.planned_elsewhere = True
         else:
-            await _plan(session, report, now=now, holidays=holidays, campaign_code=campaign_code)
+            await _plan(
+                session,
+                report,
+                now=now,
+                holidays=holidays,
+                campaign_code=campaign_code,
+                memo=memo,
+            )
     if channels:
         dispatcher = Dispatcher(
             sessions, channels, clock=lambda: now, holidays=holidays, on_gone=on_gone
@@ -83,13 +92,14 @@ async def _plan(
     now: datetime,
     holidays: HolidayCalendar,
     campaign_code: str | None,
+    memo: PlanningMemo | None,
 ) -> None:
     query = select(Campaign).where(Campaign.state == CampaignState.ACTIVE)
     if campaign_code is not None:
         query = query.where(Campaign.code == campaign_code)
     for campaign in await session.scalars(query.order_by(Campaign.id)):
         report.planned[campaign.code] = await plan_reminders(
-            session, campaign, now=now, holidays=holidays
+            session, campaign, now=now, holidays=holidays, memo=memo
         )
         calendar = SendingCalendar(
             Policy.from_json(campaign.policy).window, campaign.timezone, holidays=holidays

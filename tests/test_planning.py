@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from scheduler.calendar import HolidayCalendar
 from scheduler.dispatch import Dispatcher
 from scheduler.invitations import plan_invitations
-from scheduler.planning import plan_reminders
+from scheduler.planning import PlanningMemo, plan_reminders
 from scheduler.tick import PLANNING_LOCK, tick
 from storage.channel import Outgoing, Receipt
 from storage.db import session_factory
@@ -151,6 +151,46 @@ async def test_the_planning_lock_lets_one_process_plan_at_a_time(
     # The holder committed, which released the lock: the next pass plans.
     free = await tick(sessions, now=now, holidays=HOLIDAYS)
     assert not free.planned_elsewhere and free.planned[province.code].queued == 5
+
+
+async def test_the_memo_skips_an_unchanged_campaign_and_notices_every_change(
+    engine: AsyncEngine, session: AsyncSession, province: Campaign, invited: tuple[Clock, Recorder]
+) -> None:
+    clock, recorder = invited
+    ticks = [0.0]
+    memo = PlanningMemo(max_age=600, monotonic=lambda: ticks[0])
+    now = local(2025, 1, 2, 10, 0)
+
+    async def plan() -> tuple[bool, int]:
+        async with session_factory(engine)() as s, s.begin():
+            campaign = await s.get(Campaign, province.id)
+            assert campaign is not None
+            report = await plan_reminders(s, campaign, now=now, holidays=HOLIDAYS, memo=memo)
+        return report.unchanged, report.queued
+
+    assert await plan() == (False, 5)  # the first pass plans
+    assert await plan() == (True, 0)  # nothing changed: skipped
+
+    # Someone answers: the people's fingerprint changes, the pass runs (and queues nothing).
+    duc = await session.scalar(select(Respondent).where(Respondent.email == "duclv@snv.gov.vn"))
+    assert duc is not None
+    duc.state = RespondentState.ANSWERED
+    await session.commit()
+    assert await plan() == (False, 0)
+    assert await plan() == (True, 0)
+
+    # The queued reminders go out: the next ones must be planned at once.
+    clock.now = local(2025, 1, 6, 7, 30)
+    stats = await dispatcher(engine, recorder, clock).run_once()
+    assert stats.sent == 4
+    now = local(2025, 1, 6, 8, 0)
+    unchanged, queued = await plan()
+    assert not unchanged and queued == 4
+
+    # Nothing changes, but the memo never trusts itself for longer than max_age.
+    assert await plan() == (True, 0)
+    ticks[0] += 601
+    assert await plan() == (False, 0)
 
 
 async def test_a_reminder_claimed_outside_the_window_waits_for_the_opening(
