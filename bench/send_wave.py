@@ -158,7 +158,7 @@ def naive(port: int, count: int) -> float:
 # ---- the real path -------------------------------------------------------------------------
 
 
-async def prepare(work: Path, people: int) -> str:
+async def prepare(work: Path, people: int, *, contacts: bool = False) -> str:
     from dondoc.sample_roster import national_layout, write_sample_roster
     from storage import migrate
     from storage.campaign_file import load_campaign_file
@@ -171,7 +171,7 @@ async def prepare(work: Path, people: int) -> str:
         work / "roster.xlsx",
         national_layout(units=max(people // 17, 10), people=people),
         seed=2024,
-        contacts=False,
+        contacts=contacts,
     )
     url = f"sqlite:///{work / 'wave.db'}"
     engine = create_engine(url)
@@ -246,13 +246,14 @@ def main() -> None:
     parser.add_argument("--naive", type=int, default=2_000, help="messages for the naive client")
     parser.add_argument("--sink", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--prepare", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--contacts", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--wave", nargs=2, metavar=("URL", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sink:
         run_sink(args.sink)
         return
     if args.prepare:
-        print(asyncio.run(prepare(args.prepare, args.people)))
+        print(asyncio.run(prepare(args.prepare, args.people, contacts=args.contacts)))
         return
     if args.wave:
         url, port = args.wave
