@@ -8,18 +8,23 @@ addresses, as real servers do), people answer over the days, each morning the or
 the survey platform's list of who answered, and the scheduler's own pass plans and sends the
 reminders (only to those who have not answered), the focal points' morning digests, the alerts
 about bad addresses and the escalations. It ends with a timeline of what was sent to whom and
-why, and the progress. Everything it writes stays in one folder, recreated on each run.
+why, and the progress; then a focal point links a Telegram chat with a one-time code and
+asks for the progress and who has not answered, through a local Bot API emulator. Everything it
+writes stays in one folder, recreated on each run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import csv
+import importlib.util
 import random
 import secrets
+import sys
 from collections import Counter
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from rich.console import Console, RenderableType
@@ -28,6 +33,10 @@ from rich.text import Text
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.config import ChatRules, TelegramConfig
+from bot.conversations import ChatConversations
+from bot.linking import issue_code
+from bot.telegram_bot import TelegramBot
 from dondoc import render
 from dondoc.mail_sink import MailSink
 from dondoc.sample_roster import SampleRoster, sonla_layout, write_sample_roster
@@ -46,9 +55,13 @@ from storage.db import create_engine, session_factory
 from storage.models import (
     Campaign,
     CampaignState,
+    Contact,
+    ContactRole,
+    ContactUnit,
     Delivery,
     DeliveryState,
     Respondent,
+    Unit,
     utcnow,
 )
 from storage.progress import campaign_progress
@@ -179,6 +192,8 @@ async def run_demo(workdir: Path, console: Console) -> None:
         console.print(render.progress_view(progress, campaign.timezone, unit_limit=8))
         console.rule(f"Người chưa trả lời ở đơn vị thấp nhất: {worst.name}")
         console.print(render.progress_view(detail, campaign.timezone))
+        console.rule("7. Cán bộ đầu mối hỏi qua Telegram (máy chủ Telegram giả lập, 127.0.0.1)")
+        await chat_with_focal_point(sessions, campaign, worst.code, deadline, console)
         console.print(
             "\nXem lại bất cứ lúc nào:\n"
             f"  DONDOC_DATABASE_URL=sqlite:///{db} dondoc status {CODE}\n"
@@ -188,6 +203,86 @@ async def run_demo(workdir: Path, console: Console) -> None:
         )
     finally:
         await engine.dispose()
+
+
+def _telegram_emulator() -> Any:
+    """The Bot API emulator of the test suite, from the source tree the demo runs in."""
+    path = Path(__file__).resolve().parent.parent / "tests" / "telegram_emulator.py"
+    if not path.exists():
+        return None
+    spec = importlib.util.spec_from_file_location("dondoc_demo_telegram_emulator", path)
+    if spec is None or spec.loader is None:
+        return None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
+    spec.loader.exec_module(module)
+    return module.TelegramEmulator
+
+
+async def chat_with_focal_point(
+    sessions: async_sessionmaker[AsyncSession],
+    campaign: Campaign,
+    unit_code: str,
+    now: datetime,
+    console: Console,
+) -> None:
+    """A focal point of ``unit_code`` links a chat with a one-time code, then asks /tiendo and
+    /chuatraloi; the unmodified python-telegram-bot talks to a local Bot API emulator."""
+    emulator_class = _telegram_emulator()
+    if emulator_class is None:
+        console.print("(Phần Telegram cần mã nguồn đầy đủ, có thư mục tests/.)", highlight=False)
+        return
+    rules = ChatRules(secret=secrets.token_bytes(32), sender_name="Sở Nội vụ tỉnh Sơn La")
+    async with sessions() as session, session.begin():
+        focal = await session.scalar(
+            select(Contact)
+            .join(ContactUnit, ContactUnit.contact_id == Contact.id)
+            .join(Unit, Unit.id == ContactUnit.unit_id)
+            .where(
+                Contact.campaign_id == campaign.id,
+                Contact.role == ContactRole.UNIT_FOCAL,
+                Unit.code == unit_code,
+            )
+            .order_by(Contact.id)
+            .limit(1)
+        )
+        if focal is None:
+            console.print("(Đơn vị này không có cán bộ đầu mối.)", highlight=False)
+            return
+        name = focal.full_name
+        code = await issue_code(
+            session, rules, campaign, contact_id=focal.id, issued_by=ACTOR, now=now
+        )
+    console.print(
+        f"Cơ quan tổ chức cấp mã một lần cho đồng chí {name} (dondoc contacts code {CODE} "
+        f"--email …): {code}",
+        highlight=False,
+    )
+    token = f"{secrets.randbelow(10**9)}:demo-{secrets.token_urlsafe(12)}"
+    talk = ChatConversations(
+        sessions,
+        rules,
+        clock=lambda: now,
+        next_open=lambda _campaign, moment: moment,
+    )
+    async with emulator_class(token, username="sonla_dondoc_bot") as emulator:
+        config = TelegramConfig(
+            token=token, username=emulator.username, base_url=emulator.base_url, poll_timeout=1
+        )
+        stop = asyncio.Event()
+        async with TelegramBot(config, rules, talk, sessions, clock=lambda: now) as bot:
+            running = asyncio.create_task(bot.run(stop))
+            try:
+                chat_id = 880_000_001
+                for number, text in enumerate((f"/start {code}", "/tiendo", "/chuatraloi"), 1):
+                    emulator.send_text(chat_id, text, first_name=name)
+                    answer = (await emulator.wait_sent(number, within=15.0))[-1]
+                    console.print(Text(f"{name} » {text}", style="bold cyan"))
+                    console.print(Text(answer.text), highlight=False)
+                    console.print()
+            finally:
+                stop.set()
+                await asyncio.wait_for(running, timeout=10)
 
 
 async def live_through(

@@ -53,7 +53,9 @@ _RESPONDENT: Final = (
 _PROGRESS: Final = _COMMON | _TIMED | frozenset({"units", "days_left"})
 
 CONTEXT_KEYS: Final[Mapping[str, frozenset[str]]] = {
-    "invitation": _RESPONDENT,
+    # link_code / telegram_link: None unless a chat bot is offered (then the deep link is the
+    # one other link an invitation may carry).
+    "invitation": _RESPONDENT | {"link_code", "telegram_link"},
     "reminder": _RESPONDENT | {"reminder_number", "reminders_max"},
     "last_day": _RESPONDENT,
     "digest": _PROGRESS,
@@ -234,6 +236,9 @@ def sample_contexts(reason: str) -> list[dict[str, Any]]:
         variants.append({**base, "channel": "email", "person": {**_PERSON, "email": None}})
     if reason == "link_code":
         variants.append({**base, "telegram_link": None})
+    if reason == "invitation":
+        variants.append({**base, "telegram_link": None})
+        variants.append({**base, "link_code": None, "telegram_link": None})
     return variants
 
 
@@ -303,7 +308,7 @@ def _check_output(
         )
     if reason in RESPONDENT_REASONS or reason == "link_code":
         allowed = {context["survey_link"]} if reason in RESPONDENT_REASONS else set()
-        if reason == "link_code" and context["telegram_link"]:
+        if reason in ("link_code", "invitation") and context["telegram_link"]:
             allowed.add(context["telegram_link"])
         for file, body in ((text_file, rendered.text), (html_file, rendered.html)):
             for url in _URL.findall(body.replace("&amp;", "&")):

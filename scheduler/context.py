@@ -8,6 +8,7 @@ variables documented in templates/README.md. The survey token appears only insid
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,10 +16,24 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from bot.linking import invitation_code
 from storage.campaign_file import Policy
 from storage.channel import Outgoing, Recipient
-from storage.models import Campaign, Contact, ContactRole, Delivery, Respondent
+from storage.models import Campaign, ChatIdentity, Contact, ContactRole, Delivery, Respondent
 from storage.phones import format_national
+
+
+@dataclass(frozen=True, slots=True)
+class ChatInvite:
+    """What an invitation needs to offer the chat bots: the key each person's one-time link
+    code is derived from (so nothing is stored until it is used), and the Telegram bot's
+    username for a t.me deep link (None when only Zalo is offered)."""
+
+    secret: bytes
+    telegram_username: str | None = None
+
+    def __repr__(self) -> str:
+        return f"ChatInvite(telegram_username={self.telegram_username!r})"
 
 
 def survey_link(campaign: Campaign, respondent: Respondent) -> str:
@@ -51,9 +66,14 @@ def campaign_context(
 
 
 async def build_outgoing(
-    session: AsyncSession, deliveries: Sequence[Delivery], *, now: datetime
+    session: AsyncSession,
+    deliveries: Sequence[Delivery],
+    *,
+    now: datetime,
+    chat_invite: ChatInvite | None = None,
 ) -> list[Outgoing]:
-    """One Outgoing per delivery, in the same order."""
+    """One Outgoing per delivery, in the same order. With ``chat_invite``, invitations carry
+    the person's link code (and a Telegram deep link) to connect a chat."""
     respondent_ids = {d.respondent_id for d in deliveries if d.respondent_id is not None}
     contact_ids = {d.contact_id for d in deliveries if d.contact_id is not None}
     campaign_ids = {d.campaign_id for d in deliveries}
@@ -85,6 +105,29 @@ async def build_outgoing(
         for cid in campaign_ids
     }
     shared = {cid: campaign_context(c, organisers[cid], now) for cid, c in campaigns.items()}
+    # Linked chats that still reach their person (a chat marked gone is left out).
+    person_chats: dict[int, dict[str, str]] = {}
+    contact_chats: dict[int, dict[str, str]] = {}
+    if respondent_ids or contact_ids:
+        for rid, kid, chat_channel, chat_id in await session.execute(
+            select(
+                ChatIdentity.respondent_id,
+                ChatIdentity.contact_id,
+                ChatIdentity.channel,
+                ChatIdentity.chat_id,
+            )
+            .where(
+                ChatIdentity.campaign_id.in_(campaign_ids),
+                ChatIdentity.gone_at.is_(None),
+                ChatIdentity.respondent_id.in_(respondent_ids)
+                | ChatIdentity.contact_id.in_(contact_ids),
+            )
+            .order_by(ChatIdentity.linked_at)
+        ):
+            if rid is not None:
+                person_chats.setdefault(rid, {})[chat_channel] = chat_id
+            if kid is not None:
+                contact_chats.setdefault(kid, {})[chat_channel] = chat_id
 
     messages = []
     for delivery in deliveries:
@@ -99,6 +142,7 @@ async def build_outgoing(
                 position=person.position,
                 unit=person.unit.name,
                 respondent_id=person.id,
+                chats=person_chats.get(person.id, {}),
             )
             context |= {
                 "recipient_name": person.full_name,
@@ -107,6 +151,8 @@ async def build_outgoing(
                 "group_name": person.group.name,
                 "survey_link": survey_link(campaign, person),
             }
+            if delivery.reason == "invitation":
+                context |= _chat_offer(chat_invite, campaign.id, person.id)
         else:
             if delivery.contact_id is None:
                 raise ValueError(f"delivery {delivery.id} has neither a respondent nor a contact")
@@ -117,6 +163,7 @@ async def build_outgoing(
                 phone=contact.phone,
                 position=contact.position,
                 contact_id=contact.id,
+                chats=contact_chats.get(contact.id, {}),
             )
             context |= {
                 "recipient_name": contact.full_name,
@@ -133,3 +180,11 @@ async def build_outgoing(
             )
         )
     return messages
+
+
+def _chat_offer(invite: ChatInvite | None, campaign_id: int, respondent_id: int) -> dict[str, Any]:
+    if invite is None:
+        return {"link_code": None, "telegram_link": None}
+    code = invitation_code(invite.secret, campaign_id, respondent_id)
+    link = f"https://t.me/{invite.telegram_username}?start={code}"
+    return {"link_code": code, "telegram_link": link if invite.telegram_username else None}

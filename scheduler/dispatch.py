@@ -22,7 +22,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from scheduler.calendar import HolidayCalendar, SendingCalendar
-from scheduler.context import build_outgoing
+from scheduler.context import ChatInvite, build_outgoing
 from storage.channel import (
     Channel,
     ChannelError,
@@ -112,8 +112,10 @@ class Dispatcher:
         on_gone: GoneHandler | None = None,
         on_progress: Callable[[DispatchStats], None] | None = None,
         holidays: HolidayCalendar | None = None,
+        chat_invite: ChatInvite | None = None,
     ) -> None:
         self.sessions = sessions
+        self.chat_invite = chat_invite
         self.channels = channels
         self.clock = clock
         self.batch = batch
@@ -157,7 +159,9 @@ class Dispatcher:
                     campaign_id=campaign_id,
                 )
                 claimed = await self._inside_window(session, claimed, now)
-                messages = await build_outgoing(session, claimed, now=now)
+                messages = await build_outgoing(
+                    session, claimed, now=now, chat_invite=self.chat_invite
+                )
             if not claimed:
                 return bool(self._deferred_last)
             outcomes = await asyncio.gather(

@@ -43,6 +43,8 @@ def outgoing(
     contact_id: int | None = None,
 ) -> Outgoing:
     context = {**sample_contexts(reason)[0], "survey_link": LINK, "recipient_name": name}
+    if reason == "invitation":  # no chat bot configured: the survey link is the only link
+        context |= {"link_code": None, "telegram_link": None}
     return Outgoing(
         delivery_id=delivery_id,
         dedupe_key=f"{reason}:{respondent_id or contact_id}:email",

@@ -68,15 +68,17 @@ def test_respondent_mails_say_who_why_when_and_carry_only_the_survey_link(
 ) -> None:
     context = sample_contexts(reason)[0]
     mail = templates.render(reason, context)
+    # An invitation may also offer the Telegram bot's deep link, nothing else.
+    offered = {context["telegram_link"]} if context.get("telegram_link") else set()
     for body in (mail.text, mail.html):
-        assert _urls(body) and set(_urls(body)) == {SAMPLE_SURVEY_LINK}
+        assert _urls(body) and set(_urls(body)) == {SAMPLE_SURVEY_LINK, *offered}
         assert "Vì sao đồng chí nhận được thư này" in body  # who sends it and why (Law 91/2025)
         assert "Sở Nội vụ tỉnh Sơn La là cơ quan tổ chức" in body
         assert "17:00 Thứ Sáu, 10/01/2025" in body  # the deadline, the Vietnamese way
         assert NOT_ME in body  # instead of an unsubscribe link
         assert "Lò Thị Hoa" in body and "hoalt@snv.sonla.gov.vn" in body  # how to get help
         assert "unsubscribe" not in body.lower()
-    assert mail.html.count("<a ") == 1 and "mailto:" not in mail.html
+    assert mail.html.count("<a ") == 1 + len(offered) and "mailto:" not in mail.html
     assert mail.text.startswith(
         "Kính gửi đồng chí Cầm Văn Thắng, Trưởng phòng Tổ chức cán bộ – Sở Nông nghiệp và Phát "
         "triển nông thôn,\n\n"
@@ -257,3 +259,17 @@ def test_samples_cover_the_optional_branches() -> None:
     contexts = _all_contexts()
     assert any(c.get("organiser_name") == "" for _, c in contexts)
     assert any(r == "link_code" and c["telegram_link"] is None for r, c in contexts)
+
+
+def test_an_invitation_offers_the_chat_bots_only_when_they_are_configured(
+    templates: Templates,
+) -> None:
+    with_telegram, zalo_only, no_chat = sample_contexts("invitation")[-3:]
+    mail = templates.render("invitation", with_telegram)
+    assert with_telegram["telegram_link"] in mail.text
+    assert f'"/start {with_telegram["link_code"]}"' in mail.text
+    mail = templates.render("invitation", zalo_only)
+    assert "t.me" not in mail.text and "Zalo" in mail.text
+    assert f'"/start {zalo_only["link_code"]}"' in mail.text
+    mail = templates.render("invitation", no_chat)
+    assert "/start" not in mail.text and "Zalo" not in mail.text and "Telegram" not in mail.html

@@ -1,0 +1,107 @@
+"""Chat texts from the Jinja2 templates in templates/chat, the same for every messenger.
+
+``reasons``: one ``<reason>.j2`` per outbox reason a chat can carry (what the dispatcher sends);
+``replies/<name>.j2``: the conversations' answers. Plain text (no markup), so one text serves
+Telegram and Zalo alike; a missing variable is an error, never a blank.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final
+
+import jinja2
+
+from bot.config import ChatRules
+from bot.incoming import Button, Reply
+from storage.channel import Outgoing
+from storage.vnformat import vn_date, vn_datetime, vn_duration, vn_number
+
+CHAT_DIR: Final = Path(__file__).resolve().parent.parent / "templates" / "chat"
+
+CHAT_REASONS: Final = frozenset(
+    {
+        "invitation",
+        "reminder",
+        "last_day",
+        "digest",
+        "escalation",
+        "bounce_alert",
+        "problem_report",
+        "reply_forward",
+    }
+)
+"""Reasons a chat may carry; ``link_code`` never goes to a chat (it is how a chat gets linked)."""
+
+
+def vn_percent(rate: float) -> str:
+    text = f"{rate * 100:.1f}".replace(".", ",")
+    return (text[:-2] if text.endswith(",0") else text) + "%"
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(CHAT_DIR),
+        autoescape=False,  # noqa: S701 - plain chat text, never HTML
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+    env.filters.update(
+        vn_datetime=vn_datetime,
+        vn_date=vn_date,
+        vn_duration=vn_duration,
+        vn_number=vn_number,
+        vn_percent=vn_percent,
+    )
+    return env
+
+
+_ENV: jinja2.Environment | None = None
+
+
+def _env() -> jinja2.Environment:
+    global _ENV
+    if _ENV is None:
+        _ENV = _environment()
+    return _ENV
+
+
+def _tidy(text: str) -> str:
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    out: list[str] = []
+    for line in lines:
+        if not line and out and not out[-1]:
+            continue
+        out.append(line)
+    return "\n".join(out)
+
+
+def render_reply(name: str, context: Mapping[str, Any]) -> str:
+    return _tidy(_env().get_template(f"replies/{name}.j2").render(context))
+
+
+def render_reason(reason: str, context: Mapping[str, Any]) -> str:
+    if reason not in CHAT_REASONS:
+        raise ValueError(f"reason {reason!r} has no chat template")
+    return _tidy(_env().get_template(f"{reason}.j2").render(context))
+
+
+RESPONDENT_CHOICES: Final = (
+    (Button("Tôi đã trả lời", "datraloi"), Button("Không phải tôi", "khongphaitoi")),
+)
+"""The answers a respondent's reminder offers, on every messenger."""
+
+
+def chat_reply(rules: ChatRules, message: Outgoing) -> Reply:
+    """``message`` as a chat shows it (Zalo's channels; Telegram adds a link button)."""
+    context = {
+        "sender_name": rules.sender_name,
+        "names_allowed": rules.names_allowed,
+        "dashboard_hint": rules.dashboard_hint,
+        **message.context,
+    }
+    respondent = message.reason in ("invitation", "reminder", "last_day")
+    return Reply(render_reason(message.reason, context), RESPONDENT_CHOICES if respondent else ())
