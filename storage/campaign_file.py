@@ -73,6 +73,9 @@ class CampaignSpec:
     # How the survey platform's "response completed" emails are recognised: each a mapping
     # with sender, pattern and optionally subject and name (see mail.triage.CompletionRule).
     completion_rules: tuple[Mapping[str, str], ...] = ()
+    # The [limesurvey] table checked (survey.limesurvey.LimeSurveyConfig reads it back): url,
+    # user, survey_id, password_env (the NAME of the variable holding the password), poll_seconds.
+    limesurvey: Mapping[str, Any] | None = None
     _by_cell: Mapping[str, GroupSpec] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -96,7 +99,21 @@ class CampaignSpec:
 
 _CODE: Final = re.compile(r"[a-z0-9][a-z0-9-]{1,62}[a-z0-9]")
 _KEY_CODE: Final = re.compile(r"[a-z][a-z0-9_]*")
-_TOP_KEYS: Final = ("campaign", "policy", "groups", "unit_kinds", "completion_email")
+_TOP_KEYS: Final = (
+    "campaign",
+    "policy",
+    "groups",
+    "unit_kinds",
+    "completion_email",
+    "limesurvey",
+)
+_LIMESURVEY_KEYS: Final = ("url", "user", "survey_id", "password_env", "poll_every")
+_LIMESURVEY_EXAMPLE_URL: Final = "https://khaosat.example.vn/index.php/admin/remotecontrol"
+DEFAULT_LIMESURVEY_PASSWORD_ENV: Final = "DONDOC_LIMESURVEY_PASSWORD"  # noqa: S105 (a name)
+_ENV_NAME: Final = re.compile(r"[A-Z_][A-Z0-9_]{0,99}")
+# Polling more often than a minute loads the survey server for nothing; less than daily is blind.
+_POLL_LIMITS: Final = (60, 86400)
+_DEFAULT_POLL_SECONDS: Final = 300
 _COMPLETION_KEYS: Final = ("name", "sender", "subject", "pattern")
 _CAMPAIGN_KEYS: Final = (
     "code",
@@ -345,6 +362,7 @@ class _Reader:
         policy = read_policy(self, data.get("policy"), span)
         templates_dir = self.templates_dir(camp, source_file)
         completion_rules = self.completion_rules(data.get("completion_email"))
+        limesurvey = self.limesurvey(data.get("limesurvey"))
 
         if (
             self.problems
@@ -371,6 +389,7 @@ class _Reader:
             source_file=source_file,
             templates_dir=templates_dir,
             completion_rules=completion_rules,
+            limesurvey=limesurvey,
         )
 
     def completion_rules(self, value: object) -> tuple[Mapping[str, str], ...]:
@@ -436,6 +455,115 @@ class _Reader:
                 )
             rules.append(rule)
         return tuple(rules)
+
+    def limesurvey(self, value: object) -> Mapping[str, Any] | None:
+        if value is None:
+            return None
+        table = self.table(
+            value,
+            "limesurvey",
+            '[limesurvey] rồi các dòng url = "...", user = "...", survey_id = 1',
+        )
+        if table is None:
+            return None
+        if "password" in table:
+            self.problem(
+                "limesurvey.password",
+                None,
+                "Không ghi mật khẩu LimeSurvey vào tệp cấu hình. Vui lòng xóa dòng này và đặt mật "
+                f"khẩu vào biến môi trường {DEFAULT_LIMESURVEY_PASSWORD_ENV} (hoặc biến có tên "
+                "ghi ở mục password_env) trên máy chạy dondoc.",
+                "the password must not be in the file: put it in the environment",
+            )
+        self.unknown_keys(
+            {k: v for k, v in table.items() if k != "password"}, _LIMESURVEY_KEYS, "limesurvey"
+        )
+        checked: dict[str, Any] = {}
+        url = table.get("url")
+        if url is None:
+            self.missing(
+                "limesurvey.url", "địa chỉ RemoteControl", f'url = "{_LIMESURVEY_EXAMPLE_URL}"'
+            )
+        else:
+            parts = urlsplit(url.strip()) if isinstance(url, str) else None
+            if (
+                parts is None
+                or parts.scheme not in ("http", "https")
+                or not parts.hostname
+                or parts.username is not None
+                or any(c.isspace() for c in url.strip())
+                or "remotecontrol" not in url
+                or len(url) > 1000
+            ):
+                self.problem(
+                    "limesurvey.url",
+                    url,
+                    "Cần địa chỉ giao diện RemoteControl (JSON-RPC) của LimeSurvey, bắt đầu bằng "
+                    "http:// hoặc https://, không chứa tên đăng nhập hay mật khẩu, ví dụ "
+                    f'url = "{_LIMESURVEY_EXAMPLE_URL}" (máy chủ cài kiểu urlFormat=get thì '
+                    'dùng ".../index.php?r=admin/remotecontrol"). Vui lòng sửa lại.',
+                    "url must be the http(s) RemoteControl URL without credentials",
+                )
+            else:
+                checked["url"] = url.strip()
+        if "user" not in table:
+            self.missing("limesurvey.user", "tên đăng nhập LimeSurvey", 'user = "dondoc"')
+        else:
+            user = self.text(table, "user", "limesurvey", limit=200, example='user = "dondoc"')
+            if user is not None:
+                checked["user"] = user
+        survey_id = table.get("survey_id")
+        if survey_id is None:
+            self.missing(
+                "limesurvey.survey_id", "mã số khảo sát trên LimeSurvey", "survey_id = 123456"
+            )
+        elif isinstance(survey_id, bool) or not isinstance(survey_id, int) or survey_id <= 0:
+            self.problem(
+                "limesurvey.survey_id",
+                survey_id,
+                "Mã khảo sát (survey ID) là số nguyên dương. Vui lòng viết số, không có dấu ngoặc "
+                "kép, ví dụ survey_id = 123456 (xem trong địa chỉ trang khảo sát: "
+                ".../index.php/123456).",
+                "survey_id must be a positive integer",
+            )
+        else:
+            checked["survey_id"] = survey_id
+        env = table.get("password_env", DEFAULT_LIMESURVEY_PASSWORD_ENV)
+        if isinstance(env, str) and _ENV_NAME.fullmatch(env):
+            checked["password_env"] = env
+        else:
+            self.problem(
+                "limesurvey.password_env",
+                env,
+                "Vui lòng ghi TÊN biến môi trường chứa mật khẩu (chữ in hoa, số và dấu gạch dưới), "
+                "không ghi chính mật khẩu, ví dụ "
+                f'password_env = "{DEFAULT_LIMESURVEY_PASSWORD_ENV}".',
+                "password_env must name an environment variable ([A-Z_][A-Z0-9_]*)",
+            )
+        every = table.get("poll_every", None)
+        seconds: int | None = _DEFAULT_POLL_SECONDS
+        if every is not None:
+            try:
+                seconds = (
+                    int(parse_duration(every).total_seconds()) if isinstance(every, str) else None
+                )
+            except ValueError:
+                seconds = None
+            if seconds is None or not _POLL_LIMITS[0] <= seconds <= _POLL_LIMITS[1]:
+                self.problem(
+                    "limesurvey.poll_every",
+                    every,
+                    "Khoảng thời gian giữa hai lần hỏi LimeSurvey phải từ 1 phút đến 1 ngày. Vui "
+                    'lòng viết trong dấu ngoặc kép, ví dụ poll_every = "5m" (5 phút) hoặc '
+                    '"1h" (1 giờ).',
+                    "poll_every must be a duration between 1m and 1d, e.g. '5m'",
+                )
+                seconds = None
+        if seconds is not None:
+            checked["poll_seconds"] = seconds
+        if set(checked) != {"url", "user", "survey_id", "password_env", "poll_seconds"}:
+            return None
+        return checked
 
     def templates_dir(self, camp: Mapping[str, Any], source_file: str) -> Path | None:
         if "templates" not in camp:

@@ -73,6 +73,11 @@ async def save_campaign(
     campaign.source_file = spec.source_file
     campaign.templates_dir = str(spec.templates_dir) if spec.templates_dir else None
     campaign.completion_rules = [dict(rule) for rule in spec.completion_rules]
+    # The file is the truth for the sources it describes: a removed [limesurvey] stops polling.
+    sources = {k: v for k, v in (campaign.sources or {}).items() if k != "limesurvey"}
+    if spec.limesurvey is not None:
+        sources["limesurvey"] = dict(spec.limesurvey)
+    campaign.sources = sources
     await session.flush()
 
     existing = {
