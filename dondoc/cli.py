@@ -7,6 +7,7 @@ command exits 1; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import getpass
 import logging
 import os
@@ -25,7 +26,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from starlette.applications import Starlette
 
+from bot.conversations import ChatConversations
+from bot.linking import issue_code
+from bot.people import find_person
+from bot.render import chat_reply
+from bot.telegram_bot import TelegramBot
+from bot.zalo.service import ZaloService
 from dondoc import render
 from dondoc.demo import run_demo
 from dondoc.settings import Settings
@@ -37,8 +45,9 @@ from mail.imapcheck import check_imap
 from mail.inbound import active_completion_rules
 from mail.smtp import SmtpSender
 from mail.templates import check_templates
-from scheduler.calendar import HolidayCalendar, load_overrides
-from scheduler.daemon import Daemon
+from scheduler.calendar import HolidayCalendar, SendingCalendar, load_overrides
+from scheduler.context import ChatInvite
+from scheduler.daemon import Daemon, Service
 from scheduler.dispatch import Dispatcher
 from scheduler.invitations import plan_invitations
 from scheduler.planning import plan_reminders
@@ -59,9 +68,17 @@ from storage.errors import ConfigurationError, DondocError
 from storage.models import Campaign, CampaignState, DeliveryState, Event, Respondent, utcnow
 from storage.outbox import retry_uncertain
 from storage.problems import InputError
-from storage.progress import campaign_progress, list_deliveries
+from storage.progress import campaign_progress, list_deliveries, resolve_unit
+from storage.report_xlsx import build_report
 from storage.roster import import_roster
 from storage.vnformat import WEEKDAYS, vn_datetime, vn_duration, vn_number
+from survey.poller import LimeSurveyPoller
+from survey.service import LimeSurveyService
+from web.app import create_app
+from web.chat_hooks import ZaloWebhooks
+from web.hooks import webhook_secret
+from web.server import WebServer
+from web.signin_mail import SignInMailer, SmtpSignInMailer
 
 log = logging.getLogger("dondoc")
 T = TypeVar("T")
@@ -87,6 +104,8 @@ send_app = typer.Typer(help="Gửi thư mời tham gia khảo sát.")
 app.add_typer(send_app, name="send")
 mail_app = typer.Typer(help="Máy chủ thư: kiểm tra kết nối gửi (SMTP) và nhận (IMAP).")
 app.add_typer(mail_app, name="mail")
+contacts_app = typer.Typer(help="Cán bộ đầu mối và người trả lời: mã liên kết tài khoản chat.")
+app.add_typer(contacts_app, name="contacts")
 
 out = Console()
 err = Console(stderr=True)
@@ -303,6 +322,77 @@ def campaign_close(code: Annotated[str, typer.Argument(help="Mã đợt khảo s
     run(main)
 
 
+@campaign_app.command("secret")
+def campaign_secret(code: Annotated[str, typer.Argument(help="Mã đợt khảo sát.")]) -> None:
+    """In khóa bí mật ký webhook của đợt (tính từ DONDOC_SECRET_KEY): chỉ đưa cho nền tảng
+    khảo sát, không gửi qua thư hay tin nhắn."""
+
+    async def main() -> None:
+        key = settings().web.secret_key
+        if key is None or len(key) < 32:
+            raise ConfigurationError(
+                "Cần đặt DONDOC_SECRET_KEY (ít nhất 32 ký tự ngẫu nhiên) để tính khóa webhook.",
+                "DONDOC_SECRET_KEY must be set to at least 32 characters",
+            )
+        async with database() as engine, transaction(engine) as session:
+            found = await get_campaign(session, code)
+        sys.stdout.write(webhook_secret(key, found.code) + "\n")
+        err.print(
+            f"Khóa ký webhook của đợt {found.code} (địa chỉ: POST "
+            f"{settings().web.public_url}/hooks/{found.code}/answered). Xem README, mục webhook.",
+            highlight=False,
+        )
+
+    run(main)
+
+
+@asynccontextmanager
+async def sign_in_mailer(config: Settings) -> AsyncIterator[SignInMailer | None]:
+    """What mails sign-in links (its own SMTP pool), or None when mail is not configured."""
+    if config.smtp is None or config.identity is None:
+        yield None
+        return
+    async with SmtpSender(config.smtp) as sender:
+        yield SmtpSignInMailer(sender, config.identity)
+
+
+def web_app(
+    config: Settings,
+    engine: AsyncEngine,
+    mailer: SignInMailer | None,
+    *,
+    zalo: ZaloWebhooks | None = None,
+) -> tuple[WebServer, Starlette, str]:
+    """The bound server, the app, and the address people use (links in sign-in mails)."""
+    server = WebServer(config.web.host, config.web.port)
+    web = dataclasses.replace(config.web, port=server.port)
+    app = create_app(session_factory(engine), web, mailer=mailer, zalo=zalo)
+    return server, app, web.public_url
+
+
+@app.command("web")
+def web_command() -> None:
+    """Chạy riêng dịch vụ web: webhook ghi nhận đã trả lời và trang theo dõi tiến độ."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        config = settings()
+        async with database() as engine, sign_in_mailer(config) as mailer:
+            server, web, url = web_app(config, engine, mailer)
+            out.print(
+                f"Dịch vụ web đang chạy: {url} (nghe tại {server.host}:{server.port}). "
+                "Dừng: Ctrl+C hoặc SIGTERM.",
+                highlight=False,
+            )
+            await server.run(web, stop)
+        out.print("Dịch vụ web đã dừng.")
+
+    run(main)
+
+
 def parse_moment(text: str | None, tz: str = "Asia/Ho_Chi_Minh") -> datetime:
     """--at: an ISO moment; without an offset it is taken in the campaign's zone."""
     if text is None:
@@ -445,6 +535,81 @@ def answered_import(
             found = await get_campaign(session, campaign)
             report = await import_answered(session, found, file, actor=actor())
         out.print(render.answered_view(report))
+
+    run(main)
+
+
+@answered_app.command("poll")
+def answered_poll(campaign: Annotated[str, typer.Argument(help="Mã đợt khảo sát.")]) -> None:
+    """Hỏi LimeSurvey một lần (mục [limesurvey] của tệp cấu hình đợt) và ghi nhận những người
+    đã hoàn thành phiếu. Mật khẩu lấy từ biến môi trường ghi ở password_env."""
+
+    async def main() -> None:
+        async with database() as engine:
+            sessions = session_factory(engine)
+            async with sessions() as session:
+                found = await get_campaign(session, campaign)
+            async with LimeSurveyPoller.from_campaign(found, sessions) as poller:
+                report = await poller.poll_once()
+        out.print(
+            f"LimeSurvey (khảo sát {poller.config.survey_id}): {vn_number(report.completed)} "
+            f"người đã hoàn thành phiếu; ghi nhận mới {vn_number(report.newly_answered)} người "
+            f"đã trả lời, {vn_number(report.already_answered)} người đã được ghi nhận từ trước, "
+            f"{vn_number(len(report.unknown))} người không có trong danh sách của đợt.",
+            highlight=False,
+        )
+        for unknown in report.unknown[:20]:
+            out.print(
+                f"  - mã người tham gia (tid) {unknown.tid}: {unknown.email or '(không có email)'}",
+                highlight=False,
+            )
+        if len(report.unknown) > 20:
+            out.print(f"  … và {len(report.unknown) - 20} người khác.", highlight=False)
+
+    run(main)
+
+
+@app.command()
+def report(
+    campaign: Annotated[str, typer.Argument(help="Mã đợt khảo sát.")],
+    xlsx: Annotated[Path, typer.Option("--xlsx", help="Tệp Excel (.xlsx) sẽ ghi báo cáo.")],
+    units: Annotated[
+        list[str] | None,
+        typer.Option("--unit", help="Chỉ các đơn vị này (mã hoặc tên; lặp lại được)."),
+    ] = None,
+) -> None:
+    """Báo cáo tiến độ ra tệp Excel: tổng hợp, theo đơn vị, theo nhóm, danh sách chưa trả lời."""
+    if xlsx.suffix.lower() != ".xlsx":
+        err.print(f"[bold red]Lỗi:[/] tên tệp báo cáo phải có đuôi .xlsx (không phải «{xlsx}»).")
+        raise typer.Exit(2)
+
+    async def main() -> None:
+        async with database() as engine, transaction(engine) as session:
+            found = await get_campaign(session, campaign)
+            scope = (
+                frozenset([await resolve_unit(session, found, u) for u in units]) if units else None
+            )
+            content = await build_report(session, found, unit_ids=scope, now=utcnow())
+            # Names and addresses leave the system in this file: the audit log records who.
+            session.add(
+                Event(
+                    campaign_id=found.id,
+                    kind="report_exported",
+                    actor=actor(),
+                    data={"file": xlsx.name, "units": sorted(scope) if scope else None},
+                )
+            )
+        partial = xlsx.with_name(f".{xlsx.name}.tmp")
+        try:
+            partial.write_bytes(content)
+            partial.replace(xlsx)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"Không ghi được tệp {xlsx}: {exc.strerror}. Vui lòng kiểm tra thư mục và quyền "
+                "ghi, hoặc đóng tệp nếu đang mở trong Excel.",
+                f"cannot write {xlsx}: {exc.strerror}",
+            ) from None
+        out.print(f"Đã ghi báo cáo vào {xlsx}.", highlight=False)
 
     run(main)
 
@@ -612,6 +777,7 @@ def send_invitations(
                         concurrency=max(1, smtp.connections),
                         on_gone=recipient_gone,
                         on_progress=lambda st: progress("send", st.handled, plan.queued),
+                        chat_invite=chat_invite(config),
                     )
                     stats = await dispatcher.run_once(campaign_id=found.id)
         out.print(render.dispatch_view(stats))
@@ -692,6 +858,104 @@ def mail_watch(
     run(main)
 
 
+def window_opening(holidays: HolidayCalendar) -> Callable[[Campaign, datetime], datetime]:
+    """When a campaign's sending window next opens (for the chat's "sent at ..." answers)."""
+
+    def opening(campaign: Campaign, moment: datetime) -> datetime:
+        window = Policy.from_json(campaign.policy).window
+        return SendingCalendar(window, campaign.timezone, holidays=holidays).next_open(moment)
+
+    return opening
+
+
+def daemon_services(
+    config: Settings, engine: AsyncEngine, holidays: HolidayCalendar
+) -> tuple[list[Service], ZaloService | None]:
+    """What runs beside the mail: the LimeSurvey pollers always (they start with the first
+    campaign that has a [limesurvey] table), Telegram and Zalo when configured. The Zalo
+    service is also returned for the web service, which receives its webhooks."""
+    sessions = session_factory(engine)
+    services: list[Service] = [LimeSurveyService(sessions)]
+    zalo_configured = config.zalo.bot is not None or config.zalo.oa is not None
+    if config.chat is None:
+        if zalo_configured:
+            raise ConfigurationError(
+                "Cần đặt DONDOC_SECRET_KEY (ít nhất 32 ký tự ngẫu nhiên) để dùng Zalo: mã liên "
+                "kết tài khoản chat được tạo và lưu bằng khóa này.",
+                "DONDOC_SECRET_KEY (>= 32 characters) is required with the Zalo settings",
+            )
+        return services, None
+    rules = config.chat
+    talk = ChatConversations(sessions, rules, clock=utcnow, next_open=window_opening(holidays))
+    if config.telegram is not None:
+        services.append(TelegramBot(config.telegram, rules, talk, sessions, clock=utcnow))
+    zalo = None
+    if zalo_configured:
+        zalo = ZaloService(config.zalo, sessions, talk, lambda m: chat_reply(rules, m))
+        services.append(zalo)
+    return services, zalo
+
+
+def chat_invite(config: Settings) -> ChatInvite | None:
+    """What invitations offer to link a chat: nothing unless a chat bot is configured."""
+    zalo = config.zalo.bot is not None or config.zalo.oa is not None
+    if config.chat is None or (config.telegram is None and not zalo):
+        return None
+    username = config.telegram.username if config.telegram is not None else None
+    return ChatInvite(config.chat.secret, username)
+
+
+@contacts_app.command("code")
+def contacts_code(
+    campaign: Annotated[str, typer.Argument(help="Mã đợt khảo sát.")],
+    email: Annotated[
+        str | None, typer.Option("--email", help="Thư điện tử của người cần liên kết.")
+    ] = None,
+    phone: Annotated[
+        str | None, typer.Option("--phone", help="Số điện thoại của người cần liên kết.")
+    ] = None,
+) -> None:
+    """Cấp mã liên kết một lần (dùng một lần, có hạn) để một người liên kết tài khoản chat
+    (Telegram: /start MÃ). Mã chỉ hiện một lần; hệ thống chỉ lưu bản băm."""
+
+    async def main() -> None:
+        config = settings()
+        if config.chat is None:
+            raise ConfigurationError(
+                "Cần đặt DONDOC_SECRET_KEY (ít nhất 32 ký tự ngẫu nhiên) để cấp mã liên kết.",
+                "DONDOC_SECRET_KEY must be set to issue link codes",
+            )
+        if (email is None) == (phone is None):
+            raise DondocError(
+                "Hãy chỉ rõ người cần liên kết bằng đúng một trong hai tuỳ chọn --email hoặc "
+                "--phone.",
+                "give exactly one of --email or --phone",
+            )
+        async with database() as engine, transaction(engine) as session:
+            found = await get_campaign(session, campaign)
+            who = await find_person(session, found, email=email, phone=phone)
+            code = await issue_code(
+                session,
+                config.chat,
+                found,
+                respondent_id=who.respondent_id,
+                contact_id=who.contact_id,
+                issued_by=actor(),
+                now=utcnow(),
+            )
+        expires = vn_datetime(utcnow() + config.chat.code_ttl, found.timezone)
+        out.print(f"Mã liên kết cho {who.full_name} ({who.role_vi}): {code}", highlight=False)
+        if config.telegram is not None:
+            out.print(f"Đường link Telegram: {config.telegram.deep_link(code)}", highlight=False)
+        out.print(
+            f"Dùng một lần, hết hạn lúc {expires}. Mã chỉ hiện một lần này: hãy chuyển trực tiếp "
+            "cho đúng người (thư công vụ hoặc trao tay).",
+            highlight=False,
+        )
+
+    run(main)
+
+
 @app.command("run")
 def run_daemon(
     tick_seconds: Annotated[
@@ -711,14 +975,20 @@ def run_daemon(
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
         config = settings()
         smtp, identity = config.require_mail()
-        async with database() as engine:
+        async with database() as engine, sign_in_mailer(config) as mailer:
+            holidays = holiday_calendar()
+            services, zalo = daemon_services(config, engine, holidays)
+            # Bound before the daemon starts: a port in use stops everything with a clear error.
+            server, web, url = web_app(config, engine, mailer, zalo=zalo)
             daemon = Daemon(
                 session_factory(engine),
                 smtp=smtp,
                 identity=identity,
                 imap=config.imap,
-                holidays=holiday_calendar(),
+                holidays=holidays,
                 tick_seconds=tick_seconds,
+                services=services,
+                chat_invite=chat_invite(config),
             )
             watching = "; theo dõi hộp thư nhận" if config.imap is not None else ""
             out.print(
@@ -726,7 +996,13 @@ def run_daemon(
                 "Dừng: Ctrl+C hoặc SIGTERM.",
                 highlight=False,
             )
-            await daemon.run(stop)
+            out.print(f"Trang theo dõi: {url}", highlight=False)
+            serving = asyncio.create_task(server.run(web, stop), name="dondoc-web")
+            try:
+                await daemon.run(stop)
+            finally:
+                stop.set()
+                await serving
         out.print("dondoc đã dừng.")
 
     run(main)

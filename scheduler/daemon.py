@@ -24,11 +24,11 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
-from contextlib import AsyncExitStack
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Final
+from typing import Any, Final, Protocol
 
 from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
@@ -37,18 +37,20 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.gone import delivery_chat_gone
 from mail.channel import EmailChannel
 from mail.config import ImapConfig, MailIdentity, SmtpConfig
 from mail.imap import Backoff, ImapWatcher
 from mail.inbound import active_completion_rules
 from mail.smtp import SmtpSender
 from scheduler.calendar import HolidayCalendar
+from scheduler.context import ChatInvite
 from scheduler.dispatch import Dispatcher, DispatchStats
 from scheduler.planning import PlanningMemo
 from scheduler.rejections import recipient_gone
 from scheduler.tick import TickReport, tick
-from storage.channel import Channel
-from storage.models import Campaign, CampaignState, utcnow
+from storage.channel import Channel, RecipientGone
+from storage.models import Campaign, CampaignState, Delivery, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,25 @@ time-outs included, or a slow send would be reported uncertain while it is still
 JOB_ID: Final = "dondoc-pass"
 
 
+class Service(AbstractAsyncContextManager[Any], Protocol):
+    """Something the daemon runs beside the mail (a chat bot such as
+    ``bot.telegram_bot.TelegramBot``, the Zalo service, the LimeSurvey pollers): entered for the
+    daemon's life, ``run`` until the stop, its ``channels`` (maybe none) used by the dispatcher."""
+
+    @property
+    def channels(self) -> Mapping[str, Channel]: ...
+
+    async def run(self, stop: asyncio.Event) -> None: ...
+
+
+async def on_gone(
+    session: AsyncSession, delivery: Delivery, error: RecipientGone, now: datetime
+) -> None:
+    """An address that no longer reaches its person: a mail address or a chat."""
+    await recipient_gone(session, delivery, error, now)
+    await delivery_chat_gone(session, delivery, error, now)
+
+
 def batch_size(smtp: SmtpConfig) -> int:
     """Deliveries claimed at once: what the server's per-minute limit sends in BATCH_SECONDS."""
     return max(1, min(MAX_BATCH, int(smtp.per_minute * BATCH_SECONDS / 60)))
@@ -93,6 +114,8 @@ class Daemon:
         clock: Clock = utcnow,
         tick_seconds: float = 60.0,
         lease: timedelta = LEASE,
+        services: Sequence[Service] = (),
+        chat_invite: ChatInvite | None = None,
     ) -> None:
         if tick_seconds <= 0:
             raise ValueError(f"tick_seconds must be positive, not {tick_seconds}")
@@ -104,6 +127,8 @@ class Daemon:
         self.clock = clock
         self.tick_seconds = tick_seconds
         self.lease = lease
+        self.services = tuple(services)
+        self.chat_invite = chat_invite
         self._sender: SmtpSender | None = None
         self._email: tuple[frozenset[tuple[str, str]], EmailChannel] | None = None
         self._wake = asyncio.Event()
@@ -127,6 +152,14 @@ class Daemon:
             # A bad From address fails here, at start, rather than on every pass.
             self._email_channel({})
             tasks: set[asyncio.Task[None]] = set()
+            for number, service in enumerate(self.services):
+                # Entered before the worker starts, left after it stops: sends need the bot.
+                await stack.enter_async_context(service)
+                listener = asyncio.create_task(
+                    service.run(self._halt), name=f"dondoc-service-{number}"
+                )
+                stack.push_async_callback(self._finish_task, listener, WATCHER_STOP_SECONDS)
+                tasks.add(listener)
             if self.imap is not None:
                 watcher = asyncio.create_task(self._watch(self.imap), name="dondoc-imap")
                 stack.push_async_callback(self._finish_task, watcher, WATCHER_STOP_SECONDS)
@@ -254,8 +287,9 @@ class Daemon:
                 batch=batch_size(self.smtp),
                 concurrency=max(1, self.smtp.connections),
                 lease=self.lease,
-                on_gone=recipient_gone,
+                on_gone=on_gone,
                 holidays=self.holidays,
+                chat_invite=self.chat_invite,
             )
             self._dispatcher = dispatcher
             try:
@@ -282,7 +316,11 @@ class Daemon:
                     )
                 )
             ).all()
-        return {"email": self._email_channel({code: folder for code, folder in rows if folder})}
+        email = self._email_channel({code: folder for code, folder in rows if folder})
+        channels: dict[str, Channel] = {"email": email}
+        for service in self.services:
+            channels |= service.channels
+        return channels
 
     def _email_channel(self, template_dirs: Mapping[str, str]) -> EmailChannel:
         # Kept while the template folders stay the same, so its compiled templates are reused.

@@ -161,6 +161,8 @@ def environment(database: Path, port: int) -> dict[str, str]:
         DONDOC_SMTP_CONNECTIONS="2",
         DONDOC_MAIL_FROM=MAIL_FROM,
         DONDOC_SECRET_KEY=SECRET,
+        # Port 0: the kernel picks a free port for each daemon's web service.
+        DONDOC_WEB_PORT="0",
         COLUMNS="200",
     )
     return env
