@@ -53,6 +53,7 @@ from mail.inbound import (
     reset_cursor,
 )
 from mail.triage import CompletionRule, Other, Result, triage
+from storage.backoff import Backoff
 from storage.errors import DondocError
 from storage.models import InboundMessage, utcnow
 
@@ -69,21 +70,6 @@ T = TypeVar("T")
 
 class ImapError(DondocError):
     """The IMAP server could not be reached, refused us, or broke off. Safe to log and show."""
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Exponential backoff with jitter: ``initial * factor**(n-1)``, capped, then +-``jitter``."""
-
-    initial: float = 1.0
-    maximum: float = 300.0
-    factor: float = 2.0
-    jitter: float = 0.25
-
-    def delay(self, attempt: int, rand: float) -> float:
-        """Seconds to wait before attempt ``attempt + 1``; ``rand`` is uniform in [0, 1)."""
-        base = min(self.maximum, self.initial * self.factor ** max(0, attempt - 1))
-        return max(0.0, min(self.maximum, base * (1 + self.jitter * (2 * rand - 1))))
 
 
 @dataclass(slots=True)

@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.gone import delivery_chat_gone
 from mail.channel import EmailChannel
 from mail.config import ImapConfig, MailIdentity, SmtpConfig
-from mail.imap import Backoff, ImapWatcher
+from mail.imap import ImapWatcher
 from mail.inbound import active_completion_rules
 from mail.smtp import SmtpSender
 from scheduler.calendar import HolidayCalendar
@@ -49,6 +49,7 @@ from scheduler.dispatch import Dispatcher, DispatchStats
 from scheduler.planning import PlanningMemo
 from scheduler.rejections import recipient_gone
 from scheduler.tick import TickReport, tick
+from storage.backoff import Backoff
 from storage.channel import Channel, RecipientGone
 from storage.models import Campaign, CampaignState, Delivery, utcnow
 

@@ -3,15 +3,17 @@ view, matched to people by token, email or phone.
 
 Answering is a one-way fact: an import never un-answers anyone, and a person already answered
 keeps the time and source first recorded. Every new answer is an Event naming the file and row.
+``mark_answered`` is that rule for every bulk source (this import, the LimeSurvey poller).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, bindparam, insert, select, update
@@ -66,6 +68,76 @@ def _parse_time(text: str, tz: ZoneInfo) -> datetime | None:
         except ValueError:
             continue
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One person's answer as a source learned it: when, and what to keep in its Event."""
+
+    at: datetime
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+async def mark_answered(
+    session: AsyncSession,
+    campaign_id: int,
+    answers: Mapping[int, Answer],
+    *,
+    source: str,
+    actor: str,
+    now: datetime,
+) -> set[int]:
+    """Mark people (by respondent id) answered, in the caller's transaction; the ids marked.
+
+    One conditional UPDATE per person, sent as executemany: a person already answered — by any
+    source, even by a webhook or a second poller a moment ago — keeps the first time and source.
+    Who was marked is read back in the same transaction, and each gets an ``answered`` Event.
+    """
+    if not answers:
+        return set()
+    table = cast(Table, Respondent.__table__)
+    mark = (
+        update(table)
+        .where(table.c.id == bindparam("rid"), table.c.state != RespondentState.ANSWERED.value)
+        .values(
+            state=RespondentState.ANSWERED.value,
+            answered_at=bindparam("when"),
+            answer_source=source,
+            updated_at=now,
+        )
+    )
+    connection = await session.connection()
+    ids = list(answers)
+    marked: set[int] = set()
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start : start + 5000]
+        await connection.execute(mark, [{"rid": rid, "when": answers[rid].at} for rid in chunk])
+        for rid, got_source, got_at in await connection.execute(
+            select(table.c.id, table.c.answer_source, table.c.answered_at).where(
+                table.c.id.in_(chunk)
+            )
+        ):
+            if got_source == source and got_at == answers[rid].at:
+                marked.add(rid)
+    events = [
+        {
+            "campaign_id": campaign_id,
+            "respondent_id": rid,
+            "kind": "answered",
+            "actor": actor,
+            "at": now,
+            "data": {
+                "source": source,
+                **answers[rid].data,
+                "answered_at": answers[rid].at.isoformat(),
+            },
+        }
+        for rid in ids
+        if rid in marked
+    ]
+    for start in range(0, len(events), 5000):
+        await session.execute(insert(Event), events[start : start + 5000])
+    return marked
 
 
 async def import_answered(
@@ -136,41 +208,20 @@ async def import_answered(
         when = _parse_time(src.values.get("answered_at", ""), tz) or now
         answered[match.id] = (src.row, min(when.astimezone(UTC), now))
 
-    table_ = cast(Table, Respondent.__table__)
-    # One executemany; the state condition makes a concurrent import or webhook harmless.
-    mark = (
-        update(table_)
-        .where(table_.c.id == bindparam("rid"), table_.c.state != RespondentState.ANSWERED.value)
-        .values(
-            state=RespondentState.ANSWERED.value,
-            answered_at=bindparam("when"),
-            answer_source=SOURCE,
-            updated_at=now,
-        )
-    )
-    params = [{"rid": rid, "when": when} for rid, (_row, when) in answered.items()]
-    if params:
-        connection = await session.connection()
-        await connection.execute(mark, params)
-    events = [
+    marked = await mark_answered(
+        session,
+        campaign.id,
         {
-            "campaign_id": campaign.id,
-            "respondent_id": rid,
-            "kind": "answered",
-            "actor": actor,
-            "at": now,
-            "data": {
-                "source": SOURCE,
-                "file": table.file,
-                "row": row,
-                "answered_at": when.isoformat(),
-            },
-        }
-        for rid, (row, when) in answered.items()
-    ]
-    for start in range(0, len(events), 5000):
-        await session.execute(insert(Event), events[start : start + 5000])
-    report.newly_answered = len(answered)
+            rid: Answer(when, {"file": table.file, "row": row})
+            for rid, (row, when) in answered.items()
+        },
+        source=SOURCE,
+        actor=actor,
+        now=now,
+    )
+    report.newly_answered = len(marked)
+    # Marked by someone else between our read and our write: already answered after all.
+    report.already_answered += len(answered) - len(marked)
     session.add(
         Event(
             campaign_id=campaign.id,

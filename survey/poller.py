@@ -18,13 +18,15 @@ import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import httpx
-from sqlalchemy import Table, bindparam, insert, or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.answered import Answer, mark_answered
+from storage.backoff import Backoff
 from storage.errors import ConfigurationError
 from storage.models import Campaign, CampaignState, Event, Respondent, RespondentState, utcnow
 from survey.limesurvey import (
@@ -40,18 +42,9 @@ SOURCE = "limesurvey"
 ACTOR = "limesurvey"
 
 
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Exponential backoff with jitter: ``initial * factor**(n-1)``, capped, then +-``jitter``."""
-
-    initial: float = 30.0
-    maximum: float = 1800.0
-    factor: float = 2.0
-    jitter: float = 0.2
-
-    def delay(self, failures: int, rand: float) -> float:
-        base = min(self.maximum, self.initial * self.factor ** max(0, failures - 1))
-        return max(0.0, min(self.maximum, base * (1 + self.jitter * (2 * rand - 1))))
+LIMESURVEY_BACKOFF = Backoff(initial=30.0, maximum=1800.0, jitter=0.2)
+"""From 30 s to 30 min: LimeSurvey servers are small, and a refused login counts against the
+account (it is locked after repeated failures)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +103,7 @@ class LimeSurveyPoller:
         self._clock = clock
         self._sleep = sleep
         self._rand = rand
-        self._backoff = backoff or Backoff()
+        self._backoff = backoff or LIMESURVEY_BACKOFF
         self._page_size = page_size
         self.failures = 0
         # The unknown participants last reported, so a pass every few minutes logs them once.
@@ -237,49 +230,26 @@ class LimeSurveyPoller:
             # A stamp in the future (a server clock ahead of ours) is capped at now.
             when = min(participant.completed_at or now, now)
             marks[match.id] = (participant, when.astimezone(UTC))
-        if not marks:
-            return
-        table = cast(Table, Respondent.__table__)
-        # The state condition makes a concurrent import, webhook or second poller harmless: whoever
-        # records the answer first keeps its time and source.
-        mark = (
-            update(table)
-            .where(table.c.id == bindparam("rid"), table.c.state != RespondentState.ANSWERED.value)
-            .values(
-                state=RespondentState.ANSWERED.value,
-                answered_at=bindparam("when"),
-                answer_source=SOURCE,
-                updated_at=now,
-            )
+        marked = await mark_answered(
+            session,
+            self.campaign_id,
+            {
+                rid: Answer(
+                    when,
+                    {
+                        "survey_id": self.config.survey_id,
+                        "tid": participant.tid,
+                        "completed": participant.completed,
+                    },
+                )
+                for rid, (participant, when) in marks.items()
+            },
+            source=SOURCE,
+            actor=ACTOR,
+            now=now,
         )
-        connection = await session.connection()
-        marked: set[int] = set()
-        for rid, (_participant, when) in marks.items():
-            result = await connection.execute(mark, {"rid": rid, "when": when})
-            if int(getattr(result, "rowcount", 0) or 0):
-                marked.add(rid)
         report.already_answered += len(marks) - len(marked)
         report.newly_answered += len(marked)
-        events = [
-            {
-                "campaign_id": self.campaign_id,
-                "respondent_id": rid,
-                "kind": "answered",
-                "actor": ACTOR,
-                "at": now,
-                "data": {
-                    "source": SOURCE,
-                    "survey_id": self.config.survey_id,
-                    "tid": participant.tid,
-                    "completed": participant.completed,
-                    "answered_at": when.isoformat(),
-                },
-            }
-            for rid, (participant, when) in marks.items()
-            if rid in marked
-        ]
-        if events:
-            await session.execute(insert(Event), events)
 
     # --- the loop ----------------------------------------------------------------------------
 

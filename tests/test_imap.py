@@ -27,11 +27,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from mail.config import ImapConfig
-from mail.imap import KEYWORD, Backoff, ImapError, ImapWatcher, connect
+from mail.imap import KEYWORD, ImapError, ImapWatcher, connect
 from mail.imapcheck import check_imap
 from mail.inbound import read_cursor
 from mail.signing import make_tag, tagged_address
 from mail.triage import CompletionRule
+from storage.backoff import Backoff
 from storage.db import session_factory
 from storage.models import (
     Campaign,

@@ -15,13 +15,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.answered import import_answered
+from storage.backoff import Backoff
 from storage.campaigns import close_campaign
 from storage.db import session_factory
 from storage.errors import ConfigurationError
 from storage.models import Campaign, Event, Respondent, RespondentState
 from storage.roster import import_roster
 from survey.limesurvey import LimeSurveyRefused
-from survey.poller import Backoff, LimeSurveyPoller, campaign_pollers
+from survey.poller import LimeSurveyPoller, campaign_pollers
 from survey.service import LimeSurveyService
 from tests.limesurvey_emulator import LimeSurveyEmulator
 from tests.sample import PEOPLE, roster_file

@@ -1,0 +1,22 @@
+"""How long to wait after repeated failures: exponential backoff with jitter, for every loop
+that talks to a server which may be away (the IMAP watcher, the LimeSurvey poller)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """``initial * factor**(n-1)`` seconds after the n-th failure, capped at ``maximum``, then
+    spread by +-``jitter`` so that many clients do not return at the same moment."""
+
+    initial: float = 1.0
+    maximum: float = 300.0
+    factor: float = 2.0
+    jitter: float = 0.25
+
+    def delay(self, failures: int, rand: float) -> float:
+        """Seconds to wait after ``failures`` failures in a row; ``rand`` uniform in [0, 1)."""
+        base = min(self.maximum, self.initial * self.factor ** max(0, failures - 1))
+        return max(0.0, min(self.maximum, base * (1 + self.jitter * (2 * rand - 1))))
