@@ -10,10 +10,10 @@ import httpx
 import pytest
 
 from bot.incoming import Button, Reply
+from bot.pacer import MARGIN, SendPacer
 from bot.zalo.bot_platform import DEFAULT_RETRY_AFTER, PollTimeout, ZaloBotClient, bot_error
 from bot.zalo.channel import ZaloBotChannel
 from bot.zalo.messages import MAX_TEXT, render_reply, split_text
-from bot.zalo.pacing import Pacer
 from storage.channel import (
     Outgoing,
     PermanentError,
@@ -70,7 +70,9 @@ async def emulator() -> AsyncIterator[ZaloEmulator]:
 async def channel(emulator: ZaloEmulator) -> AsyncIterator[ZaloBotChannel]:
     clock = FakeClock()
     client = ZaloBotClient(emulator.bot_token, base_url=emulator.base_url)
-    chan = ZaloBotChannel(client, render, pacer=Pacer(60, clock=clock, sleep=clock.sleep))
+    chan = ZaloBotChannel(
+        client, render, pacer=SendPacer.per_minute(60, clock=clock, sleep=clock.sleep)
+    )
     yield chan
     await chan.aclose()
 
@@ -185,13 +187,17 @@ def test_buttons_become_typed_choices() -> None:
     assert render_reply(Reply("Chào anh/chị.")) == "Chào anh/chị."
 
 
-def test_pacer_spaces_sends_overall_and_per_chat() -> None:
+async def test_pacer_spaces_sends_overall_and_per_chat() -> None:
     clock = FakeClock()
-    pacer = Pacer(120, per_chat_gap=2.0, clock=clock, sleep=clock.sleep)
-    assert pacer.reserve("a") == 0.0
-    assert pacer.reserve("b") == 0.5
-    assert pacer.reserve("a") == 2.0  # same chat: its own gap, not just the overall slot
-    assert pacer.reserve(None) == 2.5
+    pacer = SendPacer.per_minute(120, per_chat_gap=2.0, clock=clock, sleep=clock.sleep)
+    sent: list[tuple[str | None, float]] = []
+    for chat in ("a", "b", "a", None):
+        await pacer.wait(chat)
+        sent.append((chat, clock.now))
+    # 120 a minute: half a second apart (with the pacer's safety margin); the same chat waits
+    # for its own two-second gap; a send to no chat only for the overall slot.
+    assert [chat for chat, _ in sent] == ["a", "b", "a", None]
+    assert [at for _, at in sent] == pytest.approx([0.0, 0.5 * MARGIN, 2.0 * MARGIN, 2.5 * MARGIN])
 
 
 async def test_control_api_over_http(emulator: ZaloEmulator, channel: ZaloBotChannel) -> None:

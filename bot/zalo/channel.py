@@ -13,10 +13,10 @@ import logging
 from collections.abc import Callable, Mapping
 
 from bot.incoming import Reply
+from bot.pacer import SendPacer
 from bot.zalo.bot_platform import ZaloBotClient
 from bot.zalo.messages import render_reply, split_text
 from bot.zalo.official_account import ZaloOAClient
-from bot.zalo.pacing import Pacer
 from bot.zalo.zns import ZnsClient, zns_phone
 from storage.channel import Outgoing, PermanentError, Receipt, RecipientGone
 
@@ -55,7 +55,7 @@ class ZaloBotChannel:
 
     name = "zalo_bot"
 
-    def __init__(self, client: ZaloBotClient, renderer: Renderer, *, pacer: Pacer) -> None:
+    def __init__(self, client: ZaloBotClient, renderer: Renderer, *, pacer: SendPacer) -> None:
         self.client = client
         self.renderer = renderer
         self.pacer = pacer
@@ -84,7 +84,7 @@ class ZaloOAChannel:
 
     name = "zalo_oa"
 
-    def __init__(self, client: ZaloOAClient, renderer: Renderer, *, pacer: Pacer) -> None:
+    def __init__(self, client: ZaloOAClient, renderer: Renderer, *, pacer: SendPacer) -> None:
         self.client = client
         self.renderer = renderer
         self.pacer = pacer
@@ -118,7 +118,7 @@ class ZnsChannel:
         template_data: TemplateData,
         *,
         templates: Mapping[str, str],
-        pacer: Pacer,
+        pacer: SendPacer,
     ) -> None:
         self.client = client
         self.template_data = template_data

@@ -20,12 +20,12 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.incoming import Conversations, Incoming
+from bot.pacer import Clock as PaceClock
+from bot.pacer import SendPacer, Sleep
 from bot.zalo.bot_platform import ZaloBotClient
 from bot.zalo.channel import Renderer, TemplateData, ZaloBotChannel, ZaloOAChannel, ZnsChannel
 from bot.zalo.config import ZaloConfig
 from bot.zalo.official_account import ZaloOAClient
-from bot.zalo.pacing import Clock as PaceClock
-from bot.zalo.pacing import Pacer, Sleep
 from bot.zalo.runner import Responder, ZaloBotRunner
 from bot.zalo.tokens import OATokens
 from bot.zalo.webhook import WebhookRejected, bot_webhook, oa_webhook
@@ -70,8 +70,10 @@ class ZaloService:
         """``transport`` replaces the network for every client; ``pace_clock`` and
         ``pace_sleep`` drive the send pacing (tests move time instead of waiting)."""
 
-        def pacer(per_minute: int, per_chat_gap: float = 1.0) -> Pacer:
-            return Pacer(per_minute, per_chat_gap=per_chat_gap, clock=pace_clock, sleep=pace_sleep)
+        def pacer(per_minute: int, per_chat_gap: float = 1.0) -> SendPacer:
+            return SendPacer.per_minute(
+                per_minute, per_chat_gap=per_chat_gap, clock=pace_clock, sleep=pace_sleep
+            )
 
         self.config = config
         self.clock = clock
