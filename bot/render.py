@@ -16,7 +16,7 @@ import jinja2
 from bot.config import ChatRules
 from bot.incoming import Button, Reply
 from storage.channel import Outgoing
-from storage.vnformat import vn_date, vn_datetime, vn_duration, vn_number
+from storage.vnformat import FILTERS
 
 CHAT_DIR: Final = Path(__file__).resolve().parent.parent / "templates" / "chat"
 
@@ -35,11 +35,6 @@ CHAT_REASONS: Final = frozenset(
 """Reasons a chat may carry; ``link_code`` never goes to a chat (it is how a chat gets linked)."""
 
 
-def vn_percent(rate: float) -> str:
-    text = f"{rate * 100:.1f}".replace(".", ",")
-    return (text[:-2] if text.endswith(",0") else text) + "%"
-
-
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(CHAT_DIR),
@@ -49,13 +44,7 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         auto_reload=False,
     )
-    env.filters.update(
-        vn_datetime=vn_datetime,
-        vn_date=vn_date,
-        vn_duration=vn_duration,
-        vn_number=vn_number,
-        vn_percent=vn_percent,
-    )
+    env.filters.update(FILTERS)
     return env
 
 

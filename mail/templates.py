@@ -28,7 +28,7 @@ from jinja2 import meta
 import templates as _templates_package
 from storage.channel import REASONS
 from storage.problems import Problem
-from storage.vnformat import DEFAULT_TZ, vn_date, vn_datetime, vn_duration, vn_number
+from storage.vnformat import DEFAULT_TZ, FILTERS
 
 PACKAGE_DIR: Final = Path(_templates_package.__file__).parent / "email"
 PARTS: Final = ("subject", "txt", "html")
@@ -82,12 +82,6 @@ class Rendered:
     html: str
 
 
-def vn_percent(rate: float) -> str:
-    """0.596 -> '59,6%', 0.6 -> '60%': a decimal comma, one decimal only when it says something."""
-    text = f"{rate * 100:.1f}".replace(".", ",")
-    return (text[:-2] if text.endswith(",0") else text) + "%"
-
-
 def make_environment(override_dir: Path | None = None) -> jinja2.Environment:
     """The Jinja2 environment: the campaign's folder first, then the package's templates."""
     loaders: list[jinja2.BaseLoader] = []
@@ -114,13 +108,7 @@ def make_environment(override_dir: Path | None = None) -> jinja2.Environment:
         # every file for every mail.
         auto_reload=False,
     )
-    env.filters.update(
-        vn_datetime=vn_datetime,
-        vn_date=vn_date,
-        vn_duration=vn_duration,
-        vn_number=vn_number,
-        vn_percent=vn_percent,
-    )
+    env.filters.update(FILTERS)
     return env
 
 

@@ -19,9 +19,9 @@ from mail.templates import (
     check_templates,
     render,
     sample_contexts,
-    vn_percent,
 )
 from storage.channel import REASONS
+from storage.vnformat import vn_percent
 
 URL = re.compile(r"""https?://[^\s"'<>]+""")
 NOT_ME = (

@@ -14,8 +14,7 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from mail.templates import vn_percent
-from storage.vnformat import vn_date, vn_datetime, vn_duration, vn_number
+from storage.vnformat import FILTERS
 from web.auth import CSRF_COOKIE, csrf_token, new_secret
 
 PAGES_DIR: Final = Path(__file__).parent / "pages"
@@ -41,13 +40,7 @@ def make_environment() -> jinja2.Environment:
         lstrip_blocks=True,
         auto_reload=False,
     )
-    env.filters.update(
-        vn_datetime=vn_datetime,
-        vn_date=vn_date,
-        vn_duration=vn_duration,
-        vn_number=vn_number,
-        vn_percent=vn_percent,
-    )
+    env.filters.update(FILTERS)
     return env
 
 
