@@ -15,23 +15,12 @@ import jinja2
 
 from bot.config import ChatRules
 from bot.incoming import Button, Reply
-from storage.channel import Outgoing
+from storage.channel import REASONS, Outgoing
 from storage.vnformat import FILTERS
 
 CHAT_DIR: Final = Path(__file__).resolve().parent.parent / "templates" / "chat"
 
-CHAT_REASONS: Final = frozenset(
-    {
-        "invitation",
-        "reminder",
-        "last_day",
-        "digest",
-        "escalation",
-        "bounce_alert",
-        "problem_report",
-        "reply_forward",
-    }
-)
+CHAT_REASONS: Final = frozenset(REASONS) - {"link_code"}
 """Reasons a chat may carry; ``link_code`` never goes to a chat (it is how a chat gets linked)."""
 
 

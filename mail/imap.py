@@ -53,7 +53,7 @@ from mail.inbound import (
     reset_cursor,
 )
 from mail.triage import CompletionRule, Other, Result, triage
-from storage.backoff import Backoff
+from storage.backoff import Backoff, sleep_or_stop
 from storage.errors import DondocError
 from storage.models import InboundMessage, utcnow
 
@@ -401,22 +401,12 @@ class ImapWatcher:
 
     # --- the loop ----------------------------------------------------------------------------
 
-    async def _sleep_or_stop(self, seconds: float, stop: asyncio.Event) -> None:
-        if stop.is_set():
-            return
-        sleeper = asyncio.ensure_future(self._sleep(seconds))
-        waiter = asyncio.ensure_future(stop.wait())
-        _done, pending = await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-
     async def wait_for_news(self, stop: asyncio.Event) -> None:
         """IDLE until the server reports new mail, a renewal is due or ``stop`` is set;
         or, without IDLE, sleep one poll interval."""
         client = await self._connected()
         if not await self._use_idle(client):
-            await self._sleep_or_stop(self.config.poll_seconds, stop)
+            await sleep_or_stop(self.config.poll_seconds, stop, sleep=self._sleep)
             return
         # Mail that arrived during the pass was announced (EXISTS) in the answer to one of its
         # commands, where imapclient keeps it to itself; IDLE would then wait for the next
@@ -465,6 +455,6 @@ class ImapWatcher:
                         self.failures,
                     )
                     await self._drop()
-                    await self._sleep_or_stop(delay, stop)
+                    await sleep_or_stop(delay, stop, sleep=self._sleep)
         finally:
             await self.aclose()

@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.answered import Answer, mark_answered
-from storage.backoff import Backoff
+from storage.backoff import Backoff, sleep_or_stop
 from storage.errors import ConfigurationError
 from storage.models import Campaign, CampaignState, Event, Respondent, RespondentState, utcnow
 from survey.limesurvey import (
@@ -260,16 +260,6 @@ class LimeSurveyPoller:
             )
         return state is not None and state != CampaignState.CLOSED
 
-    async def _sleep_or_stop(self, seconds: float, stop: asyncio.Event) -> None:
-        if stop.is_set():
-            return
-        sleeper = asyncio.ensure_future(self._sleep(seconds))
-        waiter = asyncio.ensure_future(stop.wait())
-        _done, pending = await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-
     async def _poll_unless_stopped(self, stop: asyncio.Event) -> PollReport | None:
         """One pass, abandoned (None) when ``stop`` is set meanwhile: each page is its own
         transaction, so a cancelled pass leaves only whole pages behind."""
@@ -319,7 +309,7 @@ class LimeSurveyPoller:
                             delay,
                             self.failures,
                         )
-                await self._sleep_or_stop(delay, stop)
+                await sleep_or_stop(delay, stop, sleep=self._sleep)
         finally:
             await self.aclose()
 

@@ -26,6 +26,7 @@ from bot.zalo.bot_platform import ZaloBotClient
 from bot.zalo.messages import render_reply
 from bot.zalo.updates import claim
 from bot.zalo.webhook import bot_incoming
+from storage.backoff import sleep_or_stop
 from storage.channel import ChannelError, PermanentError
 from storage.models import utcnow
 
@@ -145,22 +146,22 @@ class ZaloBotRunner(Responder):
                 # A bad token stays bad until someone fixes it; keep checking slowly.
                 self.failures = max(self.failures + 1, 7)
                 log.warning("Zalo bot: polling refused (check the bot token): %s", exc.detail)
-                await _pause(stop, self.backoff())
+                await sleep_or_stop(self.backoff(), stop)
                 continue
             except ChannelError as exc:
                 self.failures += 1
                 delay = self.backoff()
                 log.warning("Zalo bot: polling failed (%s); again in %.1f s", exc.detail, delay)
-                await _pause(stop, delay)
+                await sleep_or_stop(delay, stop)
                 continue
             except Exception:
                 self.failures += 1
                 log.exception("Zalo bot: polling crashed")
-                await _pause(stop, self.backoff())
+                await sleep_or_stop(self.backoff(), stop)
                 continue
             self.failures = 0
             if outcome == "repeat":
-                await _pause(stop, self.repeat_pause)
+                await sleep_or_stop(self.repeat_pause, stop)
         log.info("Zalo bot: stopped polling")
 
 
@@ -179,13 +180,3 @@ async def _until(stop: asyncio.Event, work: Awaitable[T]) -> T | None:
     if task.cancelled():
         return None
     return task.result()
-
-
-async def _pause(stop: asyncio.Event, seconds: float) -> None:
-    if seconds <= 0:
-        await asyncio.sleep(0)
-        return
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass
