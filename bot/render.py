@@ -31,6 +31,8 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        # A partial keeps its final newline: an include line reads "the partial's lines here".
+        keep_trailing_newline=True,
         auto_reload=False,
     )
     env.filters.update(FILTERS)
@@ -61,10 +63,13 @@ def render_reply(name: str, context: Mapping[str, Any]) -> str:
     return _tidy(_env().get_template(f"replies/{name}.j2").render(context))
 
 
-def render_reason(reason: str, context: Mapping[str, Any]) -> str:
+def render_reason(reason: str, context: Mapping[str, Any], *, link_button: bool = False) -> str:
+    """The chat text of an outbox message. ``link_button``: the messenger shows the survey link
+    as a button (Telegram), so the text points to it instead of spelling the link out."""
     if reason not in CHAT_REASONS:
         raise ValueError(f"reason {reason!r} has no chat template")
-    return _tidy(_env().get_template(f"{reason}.j2").render(context))
+    template = _env().get_template(f"{reason}.j2")
+    return _tidy(template.render({**context, "link_button": link_button}))
 
 
 RESPONDENT_CHOICES: Final = (
@@ -74,7 +79,8 @@ RESPONDENT_CHOICES: Final = (
 
 
 def chat_reply(rules: ChatRules, message: Outgoing) -> Reply:
-    """``message`` as a chat shows it (Zalo's channels; Telegram adds a link button)."""
+    """``message`` as a messenger without link buttons shows it (Zalo): the survey link in the
+    text, the answers as choices."""
     context = {
         "sender_name": rules.sender_name,
         "names_allowed": rules.names_allowed,

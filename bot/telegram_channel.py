@@ -112,7 +112,7 @@ class TelegramChannel:
             "dashboard_hint": self.rules.dashboard_hint,
             **message.context,
         }
-        text = render_reason(message.reason, context)[:MAX_TEXT]
+        text = render_reason(message.reason, context, link_button=True)[:MAX_TEXT]
         await self.pacer.wait(chat_id)
         try:
             sent = await self.bot.send_message(
